@@ -1,0 +1,175 @@
+"""Read one file of documents/ into text: .txt/.md (encoding detected), .pdf, .docx, .html."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.errors import DocumentError
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm")
+
+# Control characters other than tab/newline/CR: a decoded "text" full of them is binary data.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass
+class RawDocument:
+    """A file's decoded text; `pages` = [(start offset in text, page number)] for PDFs."""
+
+    path: Path
+    text: str
+    encoding: str
+    pages: list[tuple[int, int]] | None = None
+
+
+def load_file(path: Path) -> RawDocument:
+    """Read a supported file; raise DocumentError (naming the file) with the reason it cannot be used."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DocumentError(
+            path.name,
+            f"unsupported file type '{suffix or '(none)'}'; use one of {', '.join(SUPPORTED_SUFFIXES)}",
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(path.name, f"cannot be read ({exc.strerror or exc})") from exc
+    if not data.strip():
+        raise DocumentError(path.name, "the file is empty")
+    if suffix in (".txt", ".md"):
+        text, encoding = decode_text(data, path.name)
+        doc = RawDocument(path, text, encoding)
+    elif suffix == ".pdf":
+        doc = _load_pdf(path, data)
+    elif suffix == ".docx":
+        doc = _load_docx(path)
+    else:
+        doc = _load_html(path, data)
+    if not doc.text.strip():
+        raise DocumentError(path.name, "no text could be extracted from the file")
+    return doc
+
+
+def decode_text(data: bytes, name: str = "<bytes>") -> tuple[str, str]:
+    """Decode bytes of a text file, detecting BOMs, UTF-8 and GB18030/GBK; return (text, encoding)."""
+    for bom, enc in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return _check_text(data.decode(enc), name), enc
+            except UnicodeDecodeError as exc:
+                raise DocumentError(
+                    name, f"starts with a {enc} byte-order mark but is not valid {enc}"
+                ) from exc
+    if b"\x00" in data:
+        raise DocumentError(name, "looks like binary data, not text (it contains NUL bytes)")
+    try:
+        return _check_text(data.decode("utf-8"), name), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    candidates: list[str] = []
+    if best is not None:
+        enc = best.encoding.lower().replace("_", "-")
+        # GB2312 and GBK are subsets of GB18030; decoding with the superset loses nothing.
+        candidates.append("gb18030" if enc in {"gb2312", "gbk", "gb18030", "cp936", "hz"} else enc)
+    candidates.append("gb18030")
+    for enc in candidates:
+        try:
+            return _check_text(data.decode(enc), name), enc
+        except (UnicodeDecodeError, LookupError):
+            continue
+    raise DocumentError(
+        name, "is not text in a known encoding (tried UTF-8, UTF-16, GB18030); save it as UTF-8"
+    )
+
+
+def _check_text(text: str, name: str) -> str:
+    """Reject decoded text that is mostly control characters or undecodable garbage."""
+    sample = text[:20000]
+    if not sample.strip():
+        raise DocumentError(name, "the file contains no text")
+    bad = len(_CONTROL.findall(sample)) + sample.count("\ufffd")
+    if bad > max(8, len(sample) // 50):
+        raise DocumentError(name, "looks like binary data, not text")
+    return text
+
+
+def _load_pdf(path: Path, data: bytes) -> RawDocument:
+    import io
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns loudly on harmless quirks
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            try:
+                reader.decrypt("")
+            except Exception as exc:
+                raise DocumentError(path.name, "the PDF is password-protected") from exc
+        texts = [page.extract_text() or "" for page in reader.pages]
+    except DocumentError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, AttributeError) as exc:
+        raise DocumentError(path.name, f"is not a readable PDF ({type(exc).__name__}: {exc})") from exc
+    if not any(t.strip() for t in texts):
+        raise DocumentError(
+            path.name, "the PDF has no text layer (scanned images); it needs OCR before it can be indexed"
+        )
+    parts: list[str] = []
+    pages: list[tuple[int, int]] = []
+    pos = 0
+    for number, t in enumerate(texts, start=1):
+        pages.append((pos, number))
+        parts.append(t)
+        pos += len(t)
+        if number < len(texts):
+            parts.append("\n")
+            pos += 1
+    return RawDocument(path, "".join(parts), "pdf", pages)
+
+
+def _load_docx(path: Path) -> RawDocument:
+    import zipfile
+
+    import docx
+
+    try:
+        document = docx.Document(str(path))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise DocumentError(path.name, f"is not a readable .docx file ({type(exc).__name__})") from exc
+    except Exception as exc:  # python-docx raises its own PackageNotFoundError and lxml errors
+        raise DocumentError(path.name, f"is not a readable .docx file ({type(exc).__name__})") from exc
+    lines = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            lines.append(" ".join(cell.text.strip() for cell in row.cells))
+    return RawDocument(path, "\n".join(lines), "docx")
+
+
+def _load_html(path: Path, data: bytes) -> RawDocument:
+    from bs4 import BeautifulSoup
+
+    try:
+        soup = BeautifulSoup(data, "html.parser")
+    except Exception as exc:
+        raise DocumentError(path.name, f"is not readable HTML ({type(exc).__name__})") from exc
+    for tag in soup(["script", "style", "noscript", "template"]):
+        tag.decompose()
+    text = soup.get_text("\n")
+    text = re.sub(r"\n\s*\n+", "\n", text)
+    return RawDocument(path, text.strip("\n"), soup.original_encoding or "utf-8")
