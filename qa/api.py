@@ -1,0 +1,232 @@
+"""HTTP API over a Retriever: search, ask, list and upload documents, health; OpenAPI docs at /docs.
+
+The same FastAPI app serves the web chat (app.py mounts Gradio on it) and `qa serve --api-only`.
+Every error a client can cause comes back as JSON ``{"error": "<one sentence>"}`` with a 4xx
+status; an unexpected failure is logged with its traceback and answered with a clean 500.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import unicodedata
+from collections.abc import Callable
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, File, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from qa.config import Settings
+from qa.errors import QAError
+
+if TYPE_CHECKING:
+    from qa.retrieval import Retriever
+
+log = logging.getLogger("qa.api")
+
+# Same list as Retriever.add_upload; checked here too so a wrong type is refused (415) before
+# the body is read into memory.
+ALLOWED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm")
+# The retriever cuts long questions itself (with a note); this only stops absurd request bodies.
+MAX_QUESTION_CHARS = 20_000
+MAX_HISTORY = 20
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_text(value: str) -> str:
+    """Drop control characters and lone surrogates that JSON allows but UTF-8 output cannot carry."""
+    if not value.isascii() and any(unicodedata.category(c) == "Cs" for c in value):
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return _CONTROL.sub("", value)
+
+
+class Filters(BaseModel):
+    """Explicit restrictions: documents by file name, years the documents cover."""
+
+    model_config = ConfigDict(extra="forbid")
+    doc: list[str] | None = Field(default=None, max_length=100, description="document file names")
+    year: list[int] | None = Field(default=None, max_length=50, description="years, e.g. [2023]")
+
+    def to_dict(self) -> dict[str, Any] | None:
+        """The dict Retriever expects, or None when nothing is restricted."""
+        d: dict[str, Any] = {}
+        if self.doc:
+            d["doc"] = [clean_text(x) for x in self.doc]
+        if self.year:
+            d["year"] = list(self.year)
+        return d or None
+
+
+class SearchRequest(BaseModel):
+    """A question and how many passages to return."""
+
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(..., max_length=MAX_QUESTION_CHARS, examples=["2023年郑州GDP是多少？"])
+    k: int = Field(default=5, ge=1, le=50)
+    filters: Filters | None = None
+    rerank: bool | None = Field(default=None, description="null = the configured default")
+
+    @field_validator("question")
+    @classmethod
+    def _clean_question(cls, v: str) -> str:
+        return clean_text(v)
+
+
+class AskRequest(SearchRequest):
+    """A question with the conversation's earlier questions (newest last) for follow-ups."""
+
+    history: list[str] = Field(default_factory=list, max_length=MAX_HISTORY)
+
+    @field_validator("history")
+    @classmethod
+    def _clean_history(cls, v: list[str]) -> list[str]:
+        return [clean_text(x)[:2000] for x in v]
+
+
+def _to_jsonable(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
+    return obj
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message, **extra})
+
+
+def _validation_sentence(exc: RequestValidationError) -> str:
+    errs = exc.errors()
+    if not errs:
+        return "请求格式不正确。"
+    e = errs[0]
+    where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "请求体"
+    return f"请求参数 {where} 不正确：{e.get('msg', '')}。"
+
+
+def create_api(retriever_provider: Callable[[], Retriever], settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app; `retriever_provider()` returns the (already opened) Retriever."""
+    api = FastAPI(
+        title="郑州政府报告问答 API",
+        description="Retrieval over Zhengzhou government reports with cited passages.",
+        version="0.1.0",
+    )
+
+    def _settings() -> Settings:
+        return settings or retriever_provider().settings
+
+    @api.exception_handler(QAError)
+    async def _qa_error(_: Request, exc: QAError) -> JSONResponse:
+        return _error(400, str(exc))
+
+    @api.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, _validation_sentence(exc))
+
+    @api.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            status_code=exc.status_code, content={"error": str(exc.detail)}, headers=exc.headers
+        )
+
+    @api.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, "服务器内部错误，请稍后重试；详情已记录在服务器日志中。")
+
+    @api.get("/health")
+    def health() -> dict[str, Any]:
+        """Liveness and what is loaded."""
+        docs = retriever_provider().documents()
+        return {"status": "ok", "documents": len(docs), "passages": sum(d.passages for d in docs)}
+
+    @api.post("/api/search")
+    def search(req: SearchRequest) -> dict[str, Any]:
+        """Ranked passages with citations."""
+        r = retriever_provider()
+        hits = r.search(
+            req.question, k=req.k, filters=req.filters.to_dict() if req.filters else None, rerank=req.rerank
+        )
+        return {"question": req.question, "hits": [h.to_dict() for h in hits]}
+
+    @api.post("/api/ask")
+    def ask(req: AskRequest) -> dict[str, Any]:
+        """An answer line with [n] markers and the cited passages (Answer.to_dict())."""
+        r = retriever_provider()
+        answer = r.ask(
+            req.question,
+            k=req.k,
+            filters=req.filters.to_dict() if req.filters else None,
+            rerank=req.rerank,
+            history=req.history,
+        )
+        return answer.to_dict()
+
+    @api.get("/api/documents")
+    def documents() -> dict[str, Any]:
+        """The indexed documents with their passage counts."""
+        out = []
+        for d in retriever_provider().documents():
+            row = _to_jsonable(d.info)
+            row["passages"] = d.passages
+            out.append(row)
+        return {"documents": out}
+
+    @api.post(
+        "/api/documents",
+        responses={
+            413: {"description": "file larger than max_upload_mb"},
+            415: {"description": "file type not allowed"},
+            409: {"description": "same content as a document already indexed"},
+            422: {"description": "file could not be read; nothing was added"},
+        },
+    )
+    def upload(file: UploadFile = File(..., description="txt, md, pdf, docx, html")) -> JSONResponse:
+        """Add one document to the documents folder and index it incrementally."""
+        name = clean_text(file.filename or "")
+        suffix = PurePath(name.replace("\\", "/")).suffix.lower()
+        if suffix not in ALLOWED_SUFFIXES:
+            return _error(
+                415, f"不支持的文件类型“{suffix or '无扩展名'}”；可上传 {'、'.join(ALLOWED_SUFFIXES)}。"
+            )
+        limit = _settings().max_upload_mb * 1024 * 1024
+        # Read one byte past the limit so an oversized body is refused without holding it all.
+        data = file.file.read(limit + 1)
+        if len(data) > limit:
+            return _error(413, f"文件超过 {_settings().max_upload_mb} MB 的上传上限。")
+        report = retriever_provider().add_upload(name, data)
+        body = {"report": _to_jsonable(report)}
+        if report.added or report.updated:
+            return JSONResponse(status_code=200, content={"added": report.added + report.updated, **body})
+        message = report.errors[0] if report.errors else f"{name} 没有被加入索引。"
+        status = 409 if _is_duplicate(message) else 422
+        return _error(status, message, **body)
+
+    return api
+
+
+def _is_duplicate(message: str) -> bool:
+    return any(w in message for w in ("重复", "相同", "duplicate", "already"))
+
+
+def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
+    """Open (building or updating if needed) the index and serve the API alone with uvicorn."""
+    import uvicorn
+
+    from qa.retrieval import Retriever
+
+    def progress(message: str, fraction: float | None) -> None:
+        pct = f"{fraction * 100:5.1f}% " if fraction is not None else ""
+        print(f"[index] {pct}{message}", flush=True)
+
+    retriever = Retriever.open(
+        settings.index_dir, settings, documents_dir=settings.documents_dir, build=True, progress=progress
+    )
+    api = create_api(lambda: retriever, settings)
+    uvicorn.run(api, host=host or settings.host, port=port or settings.port, log_level="info")
