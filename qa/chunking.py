@@ -1,0 +1,243 @@
+"""Chinese-aware sentence splitting and packing of clean text into citable chunks.
+
+Sentences end at 。！？；… (runs such as ？！ or …… stay together), keep their punctuation and any
+closing quotes/brackets that follow, and also end at a paragraph break ("\\n", which stays with
+the sentence). A sentence end inside a quoted or bracketed span of reasonable length (「」“”《》（）【】)
+is not a split point. Chunks pack whole sentences up to `max_chars`, overlap by whole sentences,
+and never cross a section boundary; a sentence longer than `max_chars` is cut at ，、：, then hard
+at `max_chars` but never inside a number or a Latin word.
+
+The baseline `naive_chunks` is langchain's RecursiveCharacterTextSplitter with its default
+separators, run on the raw text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from qa.ingest.structure import Section
+
+CHUNKER_VERSION = 1
+SENTENCE_ENDS = "。！？；…"
+_OPEN_TO_CLOSE = {
+    "“": "”",
+    "「": "」",
+    "『": "』",
+    "《": "》",
+    "（": "）",
+    "(": ")",
+    "【": "】",
+    "‘": "’",
+    "〔": "〕",
+}
+_CLOSE_TO_OPEN = {v: k for k, v in _OPEN_TO_CLOSE.items()}
+CLOSERS = "".join(_CLOSE_TO_OPEN)
+# A quote/bracket longer than this protects nothing: it is unbalanced or a whole quoted speech.
+MAX_PROTECTED_SPAN = 80
+SOFT_BREAKS = "，、：,:"
+
+
+@dataclass(frozen=True)
+class ChunkerSettings:
+    """Sizes of the Chinese chunker, in characters of clean text."""
+
+    max_chars: int = 300
+    overlap_sentences: int = 1
+    min_chars: int = 40
+
+    def fingerprint(self) -> str:
+        """Stable id of these settings and the algorithm version, for the index manifest."""
+        d = asdict(self)
+        return f"v{CHUNKER_VERSION}-" + "-".join(f"{k}={d[k]}" for k in sorted(d))
+
+
+@dataclass
+class Chunk:
+    """A span [start, end) of the chunked text with its section path."""
+
+    start: int
+    end: int
+    text: str
+    path: list[str] = field(default_factory=list)
+
+
+def _protected_mask(text: str) -> bytearray:
+    """1 for characters inside a closed quote/bracket span of at most MAX_PROTECTED_SPAN chars."""
+    mask = bytearray(len(text))
+    stack: list[tuple[str, int]] = []
+    for i, ch in enumerate(text):
+        if ch in _OPEN_TO_CLOSE:
+            stack.append((ch, i))
+        elif ch in _CLOSE_TO_OPEN:
+            opener = _CLOSE_TO_OPEN[ch]
+            for k in range(len(stack) - 1, -1, -1):
+                if stack[k][0] == opener:
+                    j = stack[k][1]
+                    if i - j <= MAX_PROTECTED_SPAN:
+                        mask[j + 1 : i] = b"\x01" * (i - j - 1)
+                    del stack[k:]
+                    break
+        elif ch == "\n":
+            stack.clear()  # quotes and brackets do not span paragraphs
+    return mask
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """[(start, end)] of the sentences of `text`; together they cover it exactly."""
+    n = len(text)
+    mask = _protected_mask(text)
+    spans: list[tuple[int, int]] = []
+    start = 0
+    i = 0
+    while i < n:
+        ch = text[i]
+        if ch == "\n" or (ch in SENTENCE_ENDS and not mask[i]):
+            j = i + 1
+            if ch != "\n":
+                while j < n and text[j] in SENTENCE_ENDS:
+                    j += 1
+                while j < n and text[j] in CLOSERS:
+                    j += 1
+            while j < n and text[j] in " \t\u3000":
+                j += 1
+            if ch != "\n" and j < n and text[j] == "\n":
+                j += 1
+            spans.append((start, j))
+            start = i = j
+            continue
+        i += 1
+    if start < n:
+        spans.append((start, n))
+    return spans
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split Chinese text into sentences; "".join(result) == text."""
+    return [text[a:b] for a, b in sentence_spans(text)]
+
+
+def _inside_token(text: str, k: int) -> bool:
+    """True if a cut before position k would split a number or a Latin word."""
+    if k <= 0 or k >= len(text):
+        return False
+    a, b = text[k - 1], text[k]
+    if a.isascii() and b.isascii() and a.isalnum() and b.isalnum():
+        return True
+    if a.isdigit() and b in ".%‰℃,:·-":
+        return True
+    return a in ".,:-" and b.isdigit() and k >= 2 and text[k - 2].isdigit()
+
+
+def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[int, int]]:
+    """Cut one over-long sentence at ，、： and then hard at max_chars, never inside a number."""
+    parts: list[tuple[int, int]] = []
+    a = start
+    last_soft = -1
+    i = start
+    while i < end:
+        if text[i] in SOFT_BREAKS and not _inside_token(text, i + 1):
+            last_soft = i + 1
+        if i + 1 - a > max_chars:
+            if last_soft > a:
+                cut = last_soft
+            else:
+                cut = i  # hard cut; step back out of a number or word
+                while cut > a + 1 and _inside_token(text, cut):
+                    cut -= 1
+                if cut <= a + 1:
+                    cut = i  # an unsplittable token longer than max_chars
+                    while cut < end and _inside_token(text, cut):
+                        cut += 1
+            parts.append((a, cut))
+            a = cut
+            last_soft = -1
+            i = max(i, a)
+            continue
+        i += 1
+    if a < end:
+        parts.append((a, end))
+    return parts
+
+
+def _trimmed(text: str, a: int, b: int) -> tuple[int, int]:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return a, b
+
+
+def chunk_range(text: str, start: int, end: int, settings: ChunkerSettings) -> list[tuple[int, int]]:
+    """Chunk spans for text[start:end]: whole sentences packed to max_chars with sentence overlap."""
+    pieces: list[tuple[int, int, bool]] = []  # (a, b, whole_sentence)
+    for a, b in sentence_spans(text[start:end]):
+        a, b = _trimmed(text, start + a, start + b)
+        if a >= b:
+            continue
+        if b - a > settings.max_chars:
+            pieces.extend((x, y, False) for x, y in _split_long(text, a, b, settings.max_chars))
+        else:
+            pieces.append((a, b, True))
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(pieces):
+        j = i
+        while j < len(pieces) and (j == i or pieces[j][1] - pieces[i][0] <= settings.max_chars):
+            j += 1
+        out.append((pieces[i][0], pieces[j - 1][1]))
+        if j >= len(pieces):
+            break
+        nxt = j - settings.overlap_sentences if settings.overlap_sentences > 0 else j
+        overlap = pieces[max(nxt, i + 1) : j]
+        # Overlap only in whole sentences, and only while it leaves room for new text.
+        if (
+            nxt <= i
+            or not all(p[2] for p in overlap)
+            or (overlap and overlap[-1][1] - overlap[0][0] > settings.max_chars // 2)
+        ):
+            nxt = j
+        i = nxt
+    # A lone fragment shorter than min_chars without any figure ("重点抓好十个方面工作：") answers nothing.
+    return [(a, b) for a, b in out if b - a >= settings.min_chars or any(c.isdigit() for c in text[a:b])]
+
+
+def chunk_text(text: str, sections: Sequence[Section] | None, settings: ChunkerSettings) -> list[Chunk]:
+    """Chunks of clean text, each inside one section (a stand-alone heading line is not chunk text)."""
+    if sections is None:
+        from qa.ingest.structure import Section
+
+        sections = [Section(0, len(text), [])]
+    chunks: list[Chunk] = []
+    for sec in sections:
+        body_start = sec.heading_end if sec.heading_end is not None else sec.start
+        for a, b in chunk_range(text, min(body_start, sec.end), sec.end, settings):
+            chunks.append(Chunk(a, b, text[a:b], list(sec.path)))
+    return chunks
+
+
+def naive_chunks(raw_text: str, settings: ChunkerSettings) -> list[Chunk]:
+    """Baseline: RecursiveCharacterTextSplitter (default separators) on the raw text, with offsets."""
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=settings.max_chars, chunk_overlap=settings.max_chars // 10, add_start_index=True
+    )
+    chunks: list[Chunk] = []
+    for doc in splitter.create_documents([raw_text]):
+        start = int(doc.metadata["start_index"])
+        if start < 0:  # langchain could not locate the chunk; search ourselves
+            start = raw_text.find(doc.page_content)
+        text = doc.page_content
+        a, b = _trimmed(raw_text, start, start + len(text))
+        if a < b:
+            chunks.append(Chunk(a, b, raw_text[a:b], []))
+    return chunks
+
+
+def text_hash(text: str) -> str:
+    """Short content hash used in passage ids."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
