@@ -142,7 +142,7 @@ def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[i
         if text[i] in SOFT_BREAKS and not _inside_token(text, i + 1):
             last_soft = i + 1
         if i + 1 - a > max_chars:
-            if last_soft > a:
+            if a < last_soft <= a + max_chars:
                 cut = last_soft
             else:
                 cut = i  # hard cut; step back out of a number or word

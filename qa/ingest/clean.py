@@ -101,6 +101,7 @@ class CleanText:
 
     text: str
     offsets: np.ndarray = field(repr=False)
+    dropped: dict[int, str] = field(default_factory=dict, repr=False)  # 1-based line -> why it was dropped
 
     def span_of(self, start: int, end: int) -> tuple[int, int]:
         """Original (start, end) character span of clean[start:end] (end exclusive)."""
@@ -152,6 +153,7 @@ class _Seg:
     chars: list[str]
     offs: list[int]
     end_off: int  # original offset just after the segment (its newline or separator)
+    raw: str = ""  # the original line, to tell table cells ("… 38.3" / "45") from a wrapped number
 
     @property
     def text(self) -> str:
@@ -317,28 +319,35 @@ def clean_text(text: str) -> CleanText:
         normed.append((c, o, line, base))
     counts = Counter("".join(c) for c, _, _, _ in normed if c)
     watermark_words: set[str] = set()
-    for c, o, line, base in normed:
+    dropped: dict[int, str] = {}
+    for lineno, (c, o, line, base) in enumerate(normed, start=1):
         s = "".join(c)
         reason = _drop_reason(s, counts)
         if reason is not None:
+            if reason != "empty":
+                dropped[lineno] = reason
             if reason in ("url/watermark", "watermark"):
                 watermark_words.update(re.findall(r"[\u4e00-\u9fff]{4,}", _URL_RE.sub("", s)))
             continue
         cut = _split_runin_heading(c, o, line, base)
         if cut is not None:
-            segs.append(_Seg(c[:cut], o[:cut], o[cut]))
-            segs.append(_Seg(c[cut:], o[cut:], base + len(line)))
+            segs.append(_Seg(c[:cut], o[:cut], o[cut - 1] + 1, line))
+            segs.append(_Seg(c[cut:], o[cut:], base + len(line), line))
         else:
-            segs.append(_Seg(c, o, base + len(line)))
+            segs.append(_Seg(c, o, base + len(line), line))
     # second pass: short lines repeating a dropped watermark's words (e.g. "关注公众号【数据皮皮侠】")
     if watermark_words:
-        segs = [
-            s
-            for s in segs
-            if not (
-                len(s.chars) <= 40 and not ends_sentence(s.text) and any(w in s.text for w in watermark_words)
-            )
-        ]
+        kept: list[_Seg] = []
+        for seg in segs:
+            if (
+                len(seg.chars) <= 40
+                and not ends_sentence(seg.text)
+                and any(w in seg.text for w in watermark_words)
+            ):
+                dropped[text.count("\n", 0, seg.offs[0]) + 1] = "watermark"
+            else:
+                kept.append(seg)
+        segs = kept
     out_c: list[str] = []
     out_o: list[int] = []
     if segs:
@@ -348,7 +357,10 @@ def clean_text(text: str) -> CleanText:
         for i, seg in enumerate(segs):
             if i > 0:
                 prev = segs[i - 1]
-                brk = _keep_break(prev.text, seg.text, widths[i - 1], local_wrap[i], joined_len)
+                if _table_numbers(prev.raw, seg.raw):
+                    brk = True
+                else:
+                    brk = _keep_break(prev.text, seg.text, widths[i - 1], local_wrap[i], joined_len)
                 if brk:
                     out_c.append("\n")
                     out_o.append(prev.end_off)
@@ -370,7 +382,22 @@ def clean_text(text: str) -> CleanText:
     _fix_punct(out_c)
     end = (out_o[-1] + 1) if out_o else 0
     offsets = np.array([*out_o, end], dtype=np.int64)
-    return CleanText("".join(out_c), offsets)
+    return CleanText("".join(out_c), offsets, dropped)
+
+
+_TABLE_ROW = re.compile(r"[\d%]\s+(?:[-—]+|[\d.]+)(?:\s|$)")
+_NUM_END_TOKEN = re.compile(r"(?:^|\s)[-+]?[\d.,%]*\d[\d.,%]*\s*$")
+_NUM_START_TOKEN = re.compile(r"^\s*[-+]?[\d.,%]*\d[\d.,%]*(?:\s|$)")
+
+
+def _table_numbers(raw_a: str, raw_b: str) -> bool:
+    """Keep a break after a table row, and between digits when either number is a table cell."""
+    a, b = raw_a.rstrip(), raw_b.lstrip()
+    if _TABLE_ROW.search(a) and not ends_sentence(a):
+        return True  # "第二产业 亿元 3604.2 ——— 中高速增长 4759.5 6.4": a table row ends here
+    if not (a and b and a[-1].isdigit() and b[0].isdigit()):
+        return False
+    return bool(_NUM_END_TOKEN.search(a) or _NUM_START_TOKEN.match(b))
 
 
 def _local_wrap(widths: list[float], radius: int = 8) -> list[float]:
