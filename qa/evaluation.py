@@ -298,3 +298,356 @@ def compute_metrics(gold: Sequence[GoldQuestion], results: Sequence[Any]) -> dic
         str(k): _mean(float(hit_at(g, r.ranked, k)) for g, r in ans) for k in range(1, max(depth, 1) + 1)
     }
     return out
+
+
+# --------------------------------------------------------------------------- the runner
+
+# Settings that change what is in the index; configurations that differ only in retrieval
+# settings share one index under compare_configs' work_dir.
+_INDEX_FIELDS = (
+    "chunker",
+    "chunk_max_chars",
+    "chunk_overlap_sentences",
+    "chunk_min_chars",
+    "model",
+    "embed_backend",
+    "faiss_index",
+)
+_DESCRIBE_FIELDS = (
+    "chunker",
+    "retrieval_mode",
+    "reranker",
+    "routing",
+    "model",
+    "candidates",
+    "chunk_max_chars",
+)
+TABLE_COLUMNS = (
+    "hit@1",
+    "hit@5",
+    "hit@10",
+    "mrr@10",
+    "ar@500",
+    "ar@1500",
+    "abstain_unanswerable",
+    "wrong_abstain_answerable",
+    "latency_p50",
+    "latency_p95",
+)
+
+
+def _console(console: Any | None) -> Any:
+    from rich.console import Console
+
+    return console if console is not None else Console(stderr=True)
+
+
+def _progress(console: Any, enabled: bool) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def describe_settings(settings: Any) -> dict[str, Any]:
+    """The settings that matter for an eval run, as a small JSON-ready dict."""
+    return {f: getattr(settings, f) for f in _DESCRIBE_FIELDS if hasattr(settings, f)}
+
+
+def _stage_latency(results: Sequence[QuestionResult]) -> dict[str, dict[str, float]]:
+    stages: dict[str, list[float]] = {}
+    for r in results:
+        for stage, secs in r.timings.items():
+            stages.setdefault(stage, []).append(float(secs))
+    return {s: {"p50": percentile(v, 50), "p95": percentile(v, 95)} for s, v in sorted(stages.items())}
+
+
+def run_eval(
+    retriever: Any,
+    gold: Sequence[GoldQuestion],
+    out_dir: str | Path | None,
+    k: int = 10,
+    progress: bool = True,
+    console: Any | None = None,
+    label: str = "eval",
+) -> dict[str, Any]:
+    """Ask every gold question through retriever.ask; write metrics.json, run.jsonl and report.md to out_dir."""
+    import time
+
+    from qa.errors import QAError as _QAError
+
+    con = _console(console)
+    results: list[QuestionResult] = []
+    rows: list[dict[str, Any]] = []
+    with _progress(con, progress) as prog:
+        task = prog.add_task(label, total=len(gold))
+        for q in gold:
+            t0 = time.perf_counter()
+            error = None
+            try:
+                ans = retriever.ask(q.question, k=k)
+            except _QAError as exc:  # a question the system refuses still counts, as a miss
+                ans, error = None, str(exc)
+            seconds = time.perf_counter() - t0
+            hits = list(ans.hits) if ans is not None else []
+            ranked = [(h.passage.doc, h.passage.text) for h in hits]
+            res = QuestionResult(
+                ranked=ranked,
+                abstained=bool(ans.abstained) if ans is not None else False,
+                seconds=seconds,
+                timings=dict(ans.timings) if ans is not None else {},
+            )
+            results.append(res)
+            rank = first_hit_rank(q, ranked) if q.answerable else None
+            row: dict[str, Any] = {
+                "id": q.id,
+                "question": q.question,
+                "type": q.type,
+                "difficulty": q.difficulty,
+                "gold_doc": q.doc,
+                "answers": q.answers,
+                "hit_rank": rank,
+                "abstained": res.abstained,
+                "answer": ans.text if ans is not None else "",
+                "seconds": round(seconds, 6),
+                "timings": {s: round(v, 6) for s, v in res.timings.items()},
+                "passages": [
+                    {
+                        "rank": i,
+                        "doc": h.passage.doc,
+                        "score": float(h.score),
+                        "citation": h.passage.citation(),
+                        "text": h.passage.text,
+                    }
+                    for i, h in enumerate(hits, start=1)
+                ],
+            }
+            if ans is not None:
+                row["query"] = {"years": ans.query.years, "docs": ans.query.docs, "notes": ans.query.notes}
+            if error:
+                row["error"] = error
+            rows.append(row)
+            prog.advance(task)
+    metrics = compute_metrics(gold, results)
+    metrics["stage_latency"] = _stage_latency(results)
+    metrics["k"] = k
+    metrics["settings"] = describe_settings(getattr(retriever, "settings", None))
+    if out_dir is not None:
+        write_run(Path(out_dir), metrics, rows, title=label)
+    return metrics
+
+
+def _fmt(v: Any, key: str = "") -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        if key.startswith("latency") or key in ("p50", "p95"):
+            return f"{v * 1000:.0f} ms"
+        return f"{v:.3f}"
+    return str(v)
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """A markdown table of dict rows (first column 'config', or the first key), floats to 3 places."""
+    if not rows:
+        return ""
+    first = "config" if "config" in rows[0] else next(iter(rows[0]))
+    cols = [first] + [c for c in (columns or TABLE_COLUMNS) if c != first and any(c in r for r in rows)]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r.get(c), c) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def _group_rows(groups: dict[str, dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [{name: g, "n": m["n"], **{c: m.get(c) for c in TABLE_COLUMNS}} for g, m in groups.items()]
+
+
+def plot_hit_curve(curves: dict[str, dict[str, float | None]], path: Path) -> Path:
+    """Save a PNG of hit@k against k, one line per configuration."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers and in CI
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    for name, curve in curves.items():
+        ks = sorted(int(x) for x in curve)
+        ax.plot(ks, [curve[str(x)] or 0.0 for x in ks], marker="o", label=name)
+    ax.set_xlabel("k")
+    ax.set_ylabel("hit@k")
+    ax.set_ylim(0, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_run(
+    out_dir: Path, metrics: dict[str, Any], rows: Sequence[dict[str, Any]], title: str = "eval"
+) -> None:
+    """Write metrics.json, run.jsonl, hit_at_k.png and report.md into out_dir."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), encoding="utf-8")
+    with (out_dir / "run.jsonl").open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    plot_hit_curve({title: metrics["hit_curve"]}, out_dir / "hit_at_k.png")
+    (out_dir / "report.md").write_text(render_report(metrics, rows, title), encoding="utf-8")
+
+
+def render_report(metrics: dict[str, Any], rows: Sequence[dict[str, Any]], title: str = "eval") -> str:
+    """The markdown report: overall, by type, by difficulty, stage latency, the plot and the misses."""
+    o = metrics["overall"]
+    parts = [
+        f"# Eval report: {title}",
+        "",
+        f"{o['n']} questions ({o['n_answerable']} answerable, {o['n_unanswerable']} unanswerable), k={metrics.get('k')}.",
+        "",
+        "Settings: " + ", ".join(f"`{k}={v}`" for k, v in metrics.get("settings", {}).items()),
+        "",
+        "## Overall",
+        "",
+        format_table([{"config": title, **o}]),
+        "",
+        "## By type",
+        "",
+        format_table(_group_rows(metrics["by_type"], "type"), ("n", *TABLE_COLUMNS)),
+        "",
+        "## By difficulty",
+        "",
+        format_table(_group_rows(metrics["by_difficulty"], "difficulty"), ("n", *TABLE_COLUMNS)),
+        "",
+        "## Latency per stage",
+        "",
+        format_table(
+            [{"stage": s, **v} for s, v in metrics.get("stage_latency", {}).items()],
+            ("p50", "p95"),
+        ),
+        "",
+        "## hit@k against k",
+        "",
+        "![hit@k](hit_at_k.png)",
+        "",
+        format_table([{"k": k, "hit@k": v} for k, v in metrics["hit_curve"].items()], ("hit@k",)),
+        "",
+    ]
+    misses = [r for r in rows if r.get("answers") and (r.get("hit_rank") is None or r["hit_rank"] > 5)]
+    parts += [f"## Answerable questions without the answer in the top 5 ({len(misses)})", ""]
+    for r in misses:
+        top = r["passages"][0]["citation"] if r["passages"] else "—"
+        where = f"rank {r['hit_rank']}" if r.get("hit_rank") else "not found"
+        parts.append(
+            f"- `{r['id']}` {r['question']} → {r['answers'][0]} ({r['gold_doc']}); {where}; top: {top}"
+        )
+    wrong = [r for r in rows if not r.get("answers") and not r.get("abstained")]
+    parts += ["", f"## Unanswerable questions answered anyway ({len(wrong)})", ""]
+    parts += [f"- `{r['id']}` {r['question']} → {r['answer'][:80]}" for r in wrong]
+    return "\n".join(parts) + "\n"
+
+
+def default_compare_configs(base: Any, rerankers: Sequence[str] = ()) -> dict[str, Any]:
+    """The issue-6 comparison: naive baseline, BM25 only, dense only, hybrid, full pipeline per reranker."""
+    configs = {
+        # langchain's recursive splitter on raw text, dense only, no routing: what a naive RAG does
+        "naive baseline": base.with_(chunker="naive", retrieval_mode="dense", reranker="none", routing="off"),
+        "BM25 only": base.with_(retrieval_mode="lexical", reranker="none"),
+        "dense only": base.with_(retrieval_mode="dense", reranker="none"),
+        "hybrid, no rerank": base.with_(retrieval_mode="hybrid", reranker="none"),
+        "full (default reranker)": base.with_(retrieval_mode="hybrid", reranker="default"),
+    }
+    extra = list(rerankers)
+    if base.reranker not in ("default", "none") and base.reranker not in extra:
+        extra.insert(0, base.reranker)
+    for name in extra:
+        configs[f"full ({name})"] = base.with_(retrieval_mode="hybrid", reranker=name)
+    return configs
+
+
+def index_key(settings: Any) -> str:
+    """A folder-safe name for the index a configuration needs (same key = same index)."""
+    parts = [f"{f}={getattr(settings, f)}" for f in _INDEX_FIELDS if hasattr(settings, f)]
+    return re.sub(r"[^0-9A-Za-z=._-]+", "_", "-".join(parts))[:120]
+
+
+def compare_configs(
+    configs: dict[str, Any],
+    gold: Sequence[GoldQuestion],
+    documents_dir: str | Path,
+    work_dir: str | Path,
+    k: int = 10,
+    progress: bool = True,
+    console: Any | None = None,
+) -> list[dict[str, Any]]:
+    """Run each configuration on the same questions; returns one table row per config, writes compare.md."""
+    from qa.retrieval import Retriever
+
+    con = _console(console)
+    work = Path(work_dir)
+    docs = Path(documents_dir)
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, dict[str, float | None]] = {}
+    for name, settings in configs.items():
+        idx = work / "indexes" / index_key(settings)
+        s = settings.with_(index_dir=str(idx), documents_dir=str(docs))
+        con.print(f"[bold]{name}[/bold]: index {idx}")
+        retriever = Retriever.open(idx, s, documents_dir=docs, build=True)
+        slug = re.sub(r"[^0-9A-Za-z]+", "-", name).strip("-").lower() or "config"
+        m = run_eval(retriever, gold, work / "runs" / slug, k=k, progress=progress, console=con, label=name)
+        rows.append(
+            {"config": name, **{c: m["overall"].get(c) for c in TABLE_COLUMNS}, "settings": m["settings"]}
+        )
+        curves[name] = m["hit_curve"]
+    table = format_table(rows)
+    plot_hit_curve(curves, work / "compare_hit_at_k.png")
+    settings_lines = [
+        f"- **{r['config']}**: " + ", ".join(f"`{a}={b}`" for a, b in r["settings"].items()) for r in rows
+    ]
+    (work / "compare.md").write_text(
+        "# Configuration comparison\n\n"
+        + f"{len(gold)} questions, k={k}.\n\n"
+        + table
+        + "\n\n![hit@k](compare_hit_at_k.png)\n\n"
+        + "\n".join(settings_lines)
+        + "\n",
+        encoding="utf-8",
+    )
+    (work / "compare.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    print_table(rows, title="Comparison", console=con)
+    return rows
+
+
+def print_table(rows: Sequence[dict[str, Any]], title: str = "", console: Any | None = None) -> None:
+    """Print metric rows as a rich table."""
+    from rich.table import Table
+
+    if not rows:
+        return
+    con = console if console is not None else _console(None)
+    first = "config" if "config" in rows[0] else next(iter(rows[0]))
+    cols = [c for c in TABLE_COLUMNS if any(c in r for r in rows)]
+    table = Table(title=title or None)
+    table.add_column(first)
+    for c in cols:
+        table.add_column(c, justify="right")
+    for r in rows:
+        table.add_row(str(r.get(first)), *(_fmt(r.get(c), c) for c in cols))
+    con.print(table)
+
+
+def print_metrics(metrics: dict[str, Any], title: str = "eval", console: Any | None = None) -> None:
+    """Print overall, by-type and by-difficulty tables of one run."""
+    con = console if console is not None else _console(None)
+    print_table([{"config": title, **metrics["overall"]}], title="Overall", console=con)
+    print_table(_group_rows(metrics["by_type"], "type"), title="By type", console=con)
+    print_table(_group_rows(metrics["by_difficulty"], "difficulty"), title="By difficulty", console=con)
