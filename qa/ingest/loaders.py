@@ -71,6 +71,15 @@ def decode_text(data: bytes, name: str = "<bytes>") -> tuple[str, str]:
                     name, f"starts with a {enc} byte-order mark but is not valid {enc}"
                 ) from exc
     if b"\x00" in data:
+        from charset_normalizer import from_bytes
+
+        guess = from_bytes(data).best()
+        enc = guess.encoding.replace("_", "-") if guess is not None else ""
+        if enc.startswith(("utf-16", "utf-32")):  # UTF-16/32 without a byte-order mark
+            try:
+                return _check_text(data.decode(enc), name), enc
+            except UnicodeDecodeError:
+                pass
         raise DocumentError(name, "looks like binary data, not text (it contains NUL bytes)")
     try:
         return _check_text(data.decode("utf-8"), name), "utf-8"
