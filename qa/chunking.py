@@ -139,8 +139,6 @@ def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[i
     last_soft = -1
     i = start
     while i < end:
-        if text[i] in SOFT_BREAKS and not _inside_token(text, i + 1):
-            last_soft = i + 1
         if i + 1 - a > max_chars:
             if a < last_soft <= a + max_chars:
                 cut = last_soft
@@ -157,6 +155,8 @@ def _split_long(text: str, start: int, end: int, max_chars: int) -> list[tuple[i
             last_soft = -1
             i = max(i, a)
             continue
+        if text[i] in SOFT_BREAKS and not _inside_token(text, i + 1):
+            last_soft = i + 1
         i += 1
     if a < end:
         parts.append((a, end))
@@ -182,16 +182,29 @@ def chunk_range(text: str, start: int, end: int, settings: ChunkerSettings) -> l
             pieces.extend((x, y, False) for x, y in _split_long(text, a, b, settings.max_chars))
         else:
             pieces.append((a, b, True))
+    # whether a piece begins a paragraph (only whitespace since the previous newline)
+    starts_par = [
+        text.rfind("\n", start, a) >= 0 and not text[text.rfind("\n", start, a) + 1 : a].strip()
+        for a, _, _ in pieces
+    ]
     out: list[tuple[int, int]] = []
     i = 0
     while i < len(pieces):
         j = i
         while j < len(pieces) and (j == i or pieces[j][1] - pieces[i][0] <= settings.max_chars):
             j += 1
+        if j < len(pieces):
+            # End at a paragraph break when one leaves the chunk at least 60% full, so a chunk does
+            # not end on the lead sentence of the next paragraph ("消费市场提质扩容。").
+            for k in range(j - 1, i, -1):
+                if starts_par[k]:
+                    if pieces[k - 1][1] - pieces[i][0] >= 0.6 * settings.max_chars:
+                        j = k
+                    break
         out.append((pieces[i][0], pieces[j - 1][1]))
         if j >= len(pieces):
             break
-        nxt = j - settings.overlap_sentences if settings.overlap_sentences > 0 else j
+        nxt = j - settings.overlap_sentences if settings.overlap_sentences > 0 and not starts_par[j] else j
         overlap = pieces[max(nxt, i + 1) : j]
         # Overlap only in whole sentences, and only while it leaves room for new text.
         if (
