@@ -225,21 +225,23 @@ def test_docx_loader_with_real_paragraphs(tmp_path: Path) -> None:
     d.save(str(f))
     doc = process_document(f, None, S)
     assert doc.info.guessed and doc.info.year == 2024
-    assert any(
-        p.section == ["一、2023年工作回顾", "（一）着力扩大需求，经济发展提质提速"] for p in doc.passages
-    )
+    assert doc.info.title == "2024年郑州市政府工作报告"
+    want = ["2024年郑州市政府工作报告", "一、2023年工作回顾", "（一）着力扩大需求，经济发展提质提速"]
+    assert any(p.section == want for p in doc.passages)
     assert any("选报项目455个、总投资5549.8亿元" in p.text for p in doc.passages)
 
 
 def test_html_loader_drops_script_and_style(tmp_path: Path) -> None:
     body = "".join(f"<p>{line}</p>" for line in R2020.read_text(encoding="utf-8").split("\n")[:30])
-    html = f"<html><head><style>p{{color:red}}</style><script>var x = '脚本';</script></head><body>{body}</body></html>"
+    html = "<html><head><style>p{color:red}</style><script>var x = '脚本';</script></head>"
+    html += f"<body><h1>2020年郑州市政府工作报告（节选）</h1>{body}</body></html>"
     f = tmp_path / "page.html"
     f.write_text(html, encoding="utf-8")
     doc = process_document(f, None, S)
     text = "".join(p.text for p in doc.passages)
     assert "脚本" not in text and "color" not in text
     assert "新增省级制造业创新中心4家。" in text
+    assert doc.passages[0].section[0] == "2020年郑州市政府工作报告（节选）"
 
 
 def test_naive_chunker_baseline_gives_cited_passages() -> None:

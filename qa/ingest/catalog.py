@@ -162,7 +162,7 @@ def find_dates(text: str) -> list[dt.date]:
 def guess_info(file_name: str, text: str) -> DocumentInfo:
     """Metadata guessed from a file's opening: title line, delivery date, kind and years (guessed=True)."""
     head = text[:3000]
-    lines = [ln.strip() for ln in head.splitlines() if ln.strip()]
+    lines = [ln.strip().lstrip("#").strip() for ln in head.splitlines() if ln.strip().lstrip("#").strip()]
     title = ""
     for ln in lines[:20]:
         if len(ln) <= 40 and any(w in ln for w in _TITLE_WORDS) and not ln.startswith("——"):

@@ -163,7 +163,17 @@ def _load_docx(path: Path) -> RawDocument:
         raise DocumentError(path.name, f"is not a readable .docx file ({type(exc).__name__})") from exc
     except Exception as exc:  # python-docx raises its own PackageNotFoundError and lxml errors
         raise DocumentError(path.name, f"is not a readable .docx file ({type(exc).__name__})") from exc
-    lines = [p.text for p in document.paragraphs]
+    lines = []
+    for p in document.paragraphs:
+        # Word heading styles become Markdown heads so the structure step sees their level.
+        style = (p.style.name if p.style is not None else "") or ""
+        m = re.match(r"(?:Heading|标题)\s*(\d)", style)
+        if style == "Title":
+            lines.append("# " + p.text)
+        elif m and p.text.strip():
+            lines.append("#" * min(6, int(m.group(1)) + 1) + " " + p.text)
+        else:
+            lines.append(p.text)
     for table in document.tables:
         for row in table.rows:
             lines.append(" ".join(cell.text.strip() for cell in row.cells))
@@ -179,6 +189,8 @@ def _load_html(path: Path, data: bytes) -> RawDocument:
         raise DocumentError(path.name, f"is not readable HTML ({type(exc).__name__})") from exc
     for tag in soup(["script", "style", "noscript", "template"]):
         tag.decompose()
+    for tag in soup.find_all(re.compile(r"^h[1-6]$")):
+        tag.insert(0, "#" * int(tag.name[1]) + " ")  # keep the heading level for the structure step
     text = soup.get_text("\n")
     text = re.sub(r"\n\s*\n+", "\n", text)
     return RawDocument(path, text.strip("\n"), soup.original_encoding or "utf-8")

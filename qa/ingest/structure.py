@@ -12,6 +12,8 @@ _NUM = "一二三四五六七八九十百零〇两"
 # (rank, pattern); a lower rank is a higher level. A heading pops every open heading of equal or
 # lower level, so levels nest whatever subset of them a document uses.
 _RANKED: list[tuple[float, re.Pattern[str]]] = [
+    # Markdown (and .docx/.html headings, which the loaders write as Markdown): "#" -> 0 … "######" -> 5
+    *((n - 1.0, re.compile(r"^#{" + str(n) + r"}(?!#)")) for n in range(1, 7)),
     (0, re.compile(r"^第[" + _NUM + r"\d]{1,4}篇")),
     (1, re.compile(r"^第[" + _NUM + r"\d]{1,4}[章部分]")),
     (2, re.compile(r"^第[" + _NUM + r"\d]{1,4}节")),
@@ -52,7 +54,7 @@ def heading_text(line: str) -> str:
     """The heading itself: the clause up to the first 。 (run-in headings) or the line end, kept short."""
     m = re.search(r"[。！？；]", line)
     text = line[: m.start()] if m else line
-    text = text.strip().rstrip("：:")
+    text = text.strip().lstrip("#").strip().rstrip("：:")
     if len(text) > MAX_HEADING_CHARS:
         text = text[:MAX_HEADING_CHARS] + "…"
     return text
@@ -81,9 +83,8 @@ def find_sections(clean: str) -> list[Section]:
         cur_start = start
         cur_path = [h for _, h in stack]
         # A stand-alone heading line is not body text; a run-in heading ("（一）…。坚持…") is.
-        cur_heading_end = (
-            min(end + 1, len(clean)) if heading_text(stripped) == stripped.rstrip("：:") else None
-        )
+        standalone = heading_text(stripped) == stripped.lstrip("#").strip().rstrip("：:")
+        cur_heading_end = min(end + 1, len(clean)) if standalone else None
     if len(clean) > cur_start or not sections:
         sections.append(Section(cur_start, len(clean), list(cur_path), cur_heading_end))
     return sections
