@@ -43,6 +43,16 @@ def test_number_and_unit_split_across_lines_rejoined() -> None:
     assert "引进域外境内资金2235亿元、增长6%。" in clean  # "…资金2235" / "亿元、增长6%。"
 
 
+def test_number_broken_mid_number_is_rejoined() -> None:
+    # The five files only wrap between a number and its unit; break real lines inside the numbers.
+    original, clean = cleaned(R2020)
+    for before, after in (("达到\n149.7万吨", "达到14\n9.7万吨"), ("增长 16.8%", "增长 16\n.8%")):
+        assert before in original or before.replace("\n", "") in original
+        broken = original.replace(before, after, 1)
+        assert broken != original
+        assert clean_text(broken).text == clean
+
+
 def test_spaces_inside_words_and_numbers_removed() -> None:
     _, plan = cleaned(PLAN)
     assert "地方一般公共预算收入完成1259.2亿元" in plan  # "预 算 收 入 完 成" / "1259.2亿元"

@@ -358,7 +358,7 @@ def clean_text(text: str) -> CleanText:
         for i, seg in enumerate(segs):
             if i > 0:
                 prev = segs[i - 1]
-                if _table_numbers(prev.raw, seg.raw):
+                if _table_numbers(prev.raw, seg.raw, widths[i - 1] < 0.8 * local_wrap[i]):
                     brk = True
                 else:
                     brk = _keep_break(prev.text, seg.text, widths[i - 1], local_wrap[i], joined_len)
@@ -391,14 +391,18 @@ _NUM_END_TOKEN = re.compile(r"(?:^|\s)[-+]?[\d.,%]*\d[\d.,%]*\s*$")
 _NUM_START_TOKEN = re.compile(r"^\s*[-+]?[\d.,%]*\d[\d.,%]*(?:\s|$)")
 
 
-def _table_numbers(raw_a: str, raw_b: str) -> bool:
-    """Keep a break after a table row, and between digits when either number is a table cell."""
+def _table_numbers(raw_a: str, raw_b: str, a_is_short: bool) -> bool:
+    """Keep a break after a table row, and between digits when either number is a table cell.
+
+    A number standing alone ("外资 亿美元 38.3" / "45") is a cell only on a line shorter than the
+    wrap: a full-width prose line ending in a spaced number ("…企业 12" / "00家") is a wrapped number.
+    """
     a, b = raw_a.rstrip(), raw_b.lstrip()
     if _TABLE_ROW.search(a) and not ends_sentence(a):
         return True  # "第二产业 亿元 3604.2 ——— 中高速增长 4759.5 6.4": a table row ends here
     if not (a and b and a[-1].isdigit() and b[0].isdigit()):
         return False
-    return bool(_NUM_END_TOKEN.search(a) or _NUM_START_TOKEN.match(b))
+    return a_is_short and bool(_NUM_END_TOKEN.search(a) or _NUM_START_TOKEN.match(b))
 
 
 def _local_wrap(widths: list[float], radius: int = 8) -> list[float]:
