@@ -57,6 +57,8 @@ def test_bracket_keyword_heads_and_title_lines() -> None:
     paths = paths_of("2023-zhengzhou-government-work-report-keywords.txt")
     assert ["关键词【科技创新】", "【郑州实践】", "持续推进创新驱动发展"] in paths
     assert ["关键词【开放合作】", "【郑州实践】", "持续深化改革扩大开放"] in paths
+    # after the byline "郑报全媒体记者 王红" a second article starts at the top level
+    assert ["打造现代化国际化世界级航空大都市"] in paths
 
 
 def test_space_separated_heading_in_2021_report() -> None:

@@ -259,9 +259,14 @@ def _cjk_ratio(s: str) -> float:
     return sum(1 for c in s if is_cjk(c)) / max(1, len(s))
 
 
+_BYLINE_RE = re.compile(
+    r"(?:记者|通讯员|编辑|来源)[:：]?\s*[\u4e00-\u9fff]{2,4}(?:\s+[\u4e00-\u9fff]{2,4})*$"
+)
+
+
 def _is_title(s: str, width: float) -> bool:
     """A short stand-alone title line: no punctuation, mostly Chinese, clearly shorter than the wrap."""
-    if not (2 <= len(s) <= 30) or width > 30:
+    if not (2 <= len(s) <= 30) or width > 30 or _BYLINE_RE.search(s):
         return False
     if any(c in "，。、；：？！,.;:?!" for c in s):
         return False
@@ -427,6 +432,8 @@ def _keep_break(a: str, b: str, wa: float, wrap: float, joined_len: int) -> bool
         return True
     if a[-1].isdigit() and (b[0].isdigit() or b[0] in ".%"):
         return False  # a number broken across lines
+    if _BYLINE_RE.search(a) and len(a) <= 30 or _BYLINE_RE.search(b) and len(b) <= 30:
+        return True  # a newspaper byline ("郑报全媒体记者 王红") stands alone
     if b.startswith("——") or a.startswith("——") or _DATE_LINE_RE.match(b) or _DATE_LINE_RE.match(a):
         return True
     a_head = is_heading_line(a)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from qa.ingest.clean import _is_title, _width, is_heading_line
+from qa.ingest.clean import _BYLINE_RE, _is_title, _width, is_heading_line
 
 _NUM = "一二三四五六七八九十百零〇两"
 
@@ -74,6 +74,8 @@ def find_sections(clean: str) -> list[Section]:
         stripped = line.strip()
         rank = heading_rank(stripped) if stripped else None
         if rank is None:
+            if _BYLINE_RE.search(stripped) and len(stripped) <= 30:
+                stack.clear()  # a byline ends a newspaper article; what follows is another one
             continue
         if start > cur_start:
             sections.append(Section(cur_start, start, list(cur_path), cur_heading_end))
