@@ -651,3 +651,21 @@ def print_metrics(metrics: dict[str, Any], title: str = "eval", console: Any | N
     print_table([{"config": title, **metrics["overall"]}], title="Overall", console=con)
     print_table(_group_rows(metrics["by_type"], "type"), title="By type", console=con)
     print_table(_group_rows(metrics["by_difficulty"], "difficulty"), title="By difficulty", console=con)
+
+
+def check_floors(metrics: dict[str, Any], floors: dict[str, dict[str, float]]) -> list[str]:
+    """Gate: problems where an overall metric is under its 'min' floor or over its 'max' ceiling."""
+    overall = metrics.get("overall", metrics)
+    problems: list[str] = []
+    for bound, limits in floors.items():
+        if bound not in ("min", "max"):
+            raise QAError(f"Unknown floor section '{bound}'; use 'min' and 'max'.")
+        for name, limit in limits.items():
+            value = overall.get(name)
+            if value is None:
+                problems.append(f"{name}: not measured")
+            elif bound == "min" and value < limit:
+                problems.append(f"{name} = {value:.3f} is below the floor {limit:.3f}")
+            elif bound == "max" and value > limit:
+                problems.append(f"{name} = {value:.3f} is above the ceiling {limit:.3f}")
+    return problems

@@ -131,3 +131,18 @@ def test_real_report_passage_contains_gold_answer(documents_dir: Path) -> None:
     i = text.find("初步核算")
     assert i >= 0
     assert contains_answer(R24, text[i : i + 80], GOLD_GDP)
+
+
+def test_check_floors_flags_drops_and_rises() -> None:
+    from qa.errors import QAError
+    from qa.evaluation import check_floors
+
+    m = {"overall": {"hit@5": 0.91, "hit@1": 0.70, "wrong_abstain_answerable": 0.08, "ar@500": None}}
+    assert check_floors(m, {"min": {"hit@5": 0.90}, "max": {"wrong_abstain_answerable": 0.10}}) == []
+    problems = check_floors(
+        m, {"min": {"hit@1": 0.80, "ar@500": 0.5}, "max": {"wrong_abstain_answerable": 0.05}}
+    )
+    assert len(problems) == 3
+    assert "hit@1 = 0.700 is below the floor 0.800" in problems
+    with pytest.raises(QAError):
+        check_floors(m, {"at_least": {"hit@5": 0.9}})
