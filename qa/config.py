@@ -66,7 +66,9 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
             return float(value)
         return str(value)
     except (TypeError, ValueError) as exc:
-        raise QAError(f"Setting {name}={value!r} is not a valid {type(default).__name__}; fix it in qa.toml or QA_{name.upper()}.") from exc
+        raise QAError(
+            f"Setting {name}={value!r} is not a valid {type(default).__name__}; fix it in qa.toml or QA_{name.upper()}."
+        ) from exc
 
 
 def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
@@ -81,7 +83,9 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
-            raise QAError(f"Config file {path} is not valid TOML ({exc}); fix the file or remove it.") from exc
+            raise QAError(
+                f"Config file {path} is not valid TOML ({exc}); fix the file or remove it."
+            ) from exc
         data = data.get("qa", data)
         for k, v in data.items():
             if k not in known:

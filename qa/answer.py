@@ -1,0 +1,92 @@
+"""Answer assembly: pick the sentence that best answers, mark citations, decide to abstain."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from qa.text import normalize
+from qa.types import Hit, Query
+
+_SENT_RE = re.compile(r"[^。！？；!?;]*[。！？；!?;]+[”’」』）)]*|[^。！？；!?;]+$")
+_QUANTITY_WORDS = (
+    "多少",
+    "几",
+    "比例",
+    "增长",
+    "增速",
+    "规模",
+    "总量",
+    "达到",
+    "占比",
+    "率",
+    "how much",
+    "how many",
+)
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of a passage, punctuation kept (a light splitter: passages are already clean)."""
+    return [s.strip() for s in _SENT_RE.findall(text) if s.strip()]
+
+
+def asks_quantity(normalized_question: str) -> bool:
+    """True when the question asks for a number."""
+    return any(w in normalized_question for w in _QUANTITY_WORDS)
+
+
+def best_sentence(query: Query, terms: Sequence[str], idf: dict[str, float], text: str) -> tuple[str, float]:
+    """The sentence of `text` that covers the question best, and its score (0..1)."""
+    total = sum(idf.get(t, 1.0) for t in terms) or 1.0
+    want_number = asks_quantity(query.normalized)
+    years = [str(y) for y in query.years]
+    best, best_score = "", -1.0
+    for s in sentences(text):
+        ns = normalize(s)
+        cov = sum(idf.get(t, 1.0) for t in terms if t in ns) / total
+        score = cov
+        if want_number and re.search(r"\d", ns):
+            score += 0.15
+        if years and any(y in ns for y in years):
+            score += 0.05
+        # very long sentences read badly as an answer line
+        score -= max(0, len(s) - 120) / 1000
+        if score > best_score:
+            best, best_score = s, score
+    return best, max(best_score, 0.0)
+
+
+def answer_line(
+    query: Query, hits: Sequence[Hit], terms: Sequence[str], idf: dict[str, float], top: int = 3
+) -> str:
+    """Highlight the best sentence in each hit and build the answer line from the best one or two."""
+    scored: list[tuple[float, int, str]] = []
+    for i, h in enumerate(hits):
+        s, sc = best_sentence(query, terms, idf, h.passage.text)
+        h.highlight = s or None
+        if i < top and s:
+            scored.append((sc * (1.0 - 0.15 * i), i, s))
+    if not scored:
+        return ""
+    scored.sort(key=lambda x: -x[0])
+    first_score, first_i, first_s = scored[0]
+    line = f"{first_s}[{first_i + 1}]"
+    # a second sentence from another passage when it is nearly as good and says something else
+    if len(scored) > 1:
+        sc2, i2, s2 = scored[1]
+        if sc2 >= 0.8 * first_score and s2 != first_s and len(first_s) + len(s2) < 220:
+            line += f"{s2}[{i2 + 1}]"
+    return line
+
+
+def abstain_text(query: Query) -> str:
+    """The plain abstention sentence."""
+    if query.uncovered_years:
+        years = "、".join(f"{y}年" for y in query.uncovered_years)
+        return (
+            f"资料中没有找到{years}的相关内容（现有文件覆盖的年份见文件列表）。以下是最接近的段落，供参考。"
+        )
+    topic = query.text.strip("？?。! ！")
+    if len(topic) > 30:
+        topic = topic[:30] + "…"
+    return f"资料中没有找到“{topic}”的相关内容。以下是最接近的段落，供参考。"

@@ -1,0 +1,233 @@
+"""`qa index | chunk | ask | documents | eval | fit-reranker | bench | serve`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from qa.config import Settings, load_settings
+from qa.errors import QAError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Q&A over Chinese government reports, with cited passages.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DocumentsOpt = Annotated[
+    Path | None, typer.Option("--documents", "-d", help="Documents folder (default: documents/)")
+]
+IndexOpt = Annotated[Path | None, typer.Option("--index", "-i", help="Index folder (default: index/)")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="A qa.toml with settings")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", help="Embedding model: 'default', a hub id or a local path")
+]
+
+
+def _settings(config: Path | None, **overrides: object) -> Settings:
+    return load_settings(config, **overrides)
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[object]:
+    """A rich progress bar whose callback takes (message, fraction or None)."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    ) as prog:
+        task = prog.add_task(description, total=1.0)
+
+        def cb(message: str, fraction: float | None = None) -> None:
+            if fraction is not None:
+                prog.update(task, description=message, completed=min(max(fraction, 0.0), 1.0))
+            else:
+                prog.update(task, description=message)
+
+        yield cb
+
+
+def _fail(exc: Exception) -> None:
+    err_console.print(f"[red]错误：[/red]{exc}")
+    raise typer.Exit(code=2)
+
+
+@app.command("index")
+def index_cmd(
+    documents: DocumentsOpt = None,
+    index: IndexOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild everything")] = False,
+    model: ModelOpt = None,
+    faiss_index: Annotated[str | None, typer.Option("--faiss", help="flat | ivf | hnsw")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Build or update the index (only new or changed documents are embedded)."""
+    from qa.indexer import update_index
+
+    try:
+        s = _settings(config, model=model, faiss_index=faiss_index)
+        with progress_bar("扫描文件") as cb:
+            report = update_index(
+                documents or Path(s.documents_dir), index or Path(s.index_dir), s, force=force, progress=cb
+            )  # type: ignore[arg-type]
+    except QAError as exc:
+        _fail(exc)
+        return
+    console.print(report.summary())
+    for e in report.errors:
+        console.print(f"[yellow]跳过[/yellow] {e}")
+    if report.timings:
+        console.print("  " + "  ".join(f"{k} {v:.2f}s" for k, v in report.timings.items()))
+
+
+@app.command("chunk")
+def chunk_cmd(
+    documents: Annotated[Path, typer.Argument(help="Documents folder")] = Path("documents"),
+    dump: Annotated[Path | None, typer.Option("--dump", help="Write passages as JSONL here")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Clean and chunk a folder; print a summary (and dump passages as JSONL)."""
+    from qa.indexer import chunker_config
+    from qa.ingest import load_corpus
+    from qa.ingest.report import corpus_report, dump_passages_jsonl
+
+    try:
+        s = _settings(config)
+        cs, _, _ = chunker_config(s)
+        result = load_corpus(documents, cs, chunker=s.chunker)
+    except QAError as exc:
+        _fail(exc)
+        return
+    rep = corpus_report(result)
+    console.print_json(json.dumps(rep, ensure_ascii=False))
+    for e in result.errors:
+        console.print(f"[yellow]跳过[/yellow] {e}")
+    if dump:
+        dump_passages_jsonl(result, dump)
+        console.print(f"passages written to {dump}")
+
+
+def _print_answer(ans: object) -> None:
+    from qa.types import Answer
+
+    assert isinstance(ans, Answer)
+    for note in ans.query.notes:
+        console.print(f"[dim]{note}[/dim]")
+    console.print(f"[bold]{'（未找到答案）' if ans.abstained else '答'}[/bold] {ans.text}")
+    for h in ans.hits:
+        console.print(f"\n[cyan][{h.rank}][/cyan] {h.passage.citation()}  [dim]score {h.score:.3f}[/dim]")
+        console.print(h.passage.text, markup=False, highlight=False)
+
+
+@app.command("ask")
+def ask_cmd(
+    question: Annotated[str, typer.Argument(help="The question, e.g. 2023年郑州GDP是多少？")],
+    k: Annotated[int, typer.Option("-k", help="Number of passages")] = 5,
+    index: IndexOpt = None,
+    documents: DocumentsOpt = None,
+    doc: Annotated[list[str] | None, typer.Option("--doc", help="Only this document (repeatable)")] = None,
+    year: Annotated[
+        list[int] | None, typer.Option("--year", help="Only documents about this year (repeatable)")
+    ] = None,
+    reranker: Annotated[
+        str | None, typer.Option("--reranker", help="default | none | a CrossEncoder id/path")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Ask one question and print the answer with citations."""
+    from qa.retrieval import Retriever
+
+    try:
+        s = _settings(config, reranker=reranker)
+        idx = index or Path(s.index_dir)
+        docs_dir = documents or Path(s.documents_dir)
+        build = not (idx / "CURRENT").exists() and docs_dir.is_dir()
+        if build:
+            with progress_bar("建立索引") as cb:
+                r = Retriever.open(idx, s, documents_dir=docs_dir, build=True, progress=cb)  # type: ignore[arg-type]
+        else:
+            r = Retriever.open(idx, s, documents_dir=docs_dir)
+        filters = {"doc": doc or [], "year": year or []}
+        ans = r.ask(question, k=k, filters={kk: v for kk, v in filters.items() if v} or None)
+    except QAError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(ans.to_dict(), ensure_ascii=False, indent=1) + "\n")
+    else:
+        _print_answer(ans)
+
+
+@app.command("documents")
+def documents_cmd(index: IndexOpt = None, config: ConfigOpt = None) -> None:
+    """List the indexed documents with passage counts."""
+    from qa.store import IndexStore
+
+    try:
+        s = _settings(config)
+        store = IndexStore.open(index or Path(s.index_dir))
+    except QAError as exc:
+        _fail(exc)
+        return
+    for info, n in store.document_infos():
+        console.print(f"{info.file}\t{info.title}\t{info.year or ''}\t{info.kind}\t{n} 段")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 127.0.0.1 unless you mean to share it")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 7860,
+    documents: DocumentsOpt = None,
+    index: IndexOpt = None,
+    api_only: Annotated[bool, typer.Option("--api-only", help="Only the HTTP API, no web chat")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Start the web chat (and the HTTP API) or, with --api-only, just the API."""
+    args = ["--host", host, "--port", str(port)]
+    if documents:
+        args += ["--documents", str(documents)]
+    if index:
+        args += ["--index", str(index)]
+    if config:
+        args += ["--config", str(config)]
+    if api_only:
+        from qa.api import main as api_main
+
+        api_main(args)
+        return
+    import importlib.util
+
+    app_py = Path.cwd() / "app.py"
+    if not app_py.exists():
+        app_py = Path(__file__).resolve().parent.parent / "app.py"
+    if not app_py.exists():
+        _fail(
+            QAError(
+                "app.py (the web chat) was not found; run `qa serve` from the project folder, or use --api-only."
+            )
+        )
+    spec = importlib.util.spec_from_file_location("qa_web_app", app_py)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

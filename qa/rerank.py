@@ -1,0 +1,190 @@
+"""Rerankers behind one small protocol, and the features the default one learns from.
+
+The default reranker is a logistic model over cheap signals of each (question, candidate)
+pair: dense similarity, BM25, query-term coverage, agreement of numbers and years, heading
+match, routing onto the right report, passage length. Its weights are fitted on the dev gold
+set with `qa fit-reranker` and saved as a small JSON file (qa/data/reranker.json).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from qa.errors import QAError
+
+DEFAULT_WEIGHTS = Path(__file__).parent / "data" / "reranker.json"
+
+FEATURES = (
+    "dense",  # cosine similarity of question and passage embeddings
+    "dense_gap",  # dense minus the best dense among candidates
+    "bm25",  # BM25 over the best BM25 among candidates
+    "rrf",  # reciprocal-rank fusion of the two first-stage ranks, scaled to the best
+    "coverage",  # idf-weighted share of question terms found in the passage
+    "bigram",  # share of question character bigrams found in the passage
+    "numbers",  # share of the question's numbers (not years) found in the passage
+    "year_text",  # the question's year appears in the passage text
+    "route",  # routing weight of the passage's document (looks back on / plans for the year)
+    "route_none",  # the question named years but this document is not routed
+    "heading",  # share of question terms in the section path
+    "length",  # log of passage length, centred on 200 characters
+    "numeric_q",  # question asks for a quantity and the passage has numbers
+    "kind",  # the question names the kind of this document (规划纲要 / 政府工作报告)
+)
+
+
+@dataclass
+class Candidate:
+    """A first-stage candidate with the signals the reranker reads."""
+
+    row: int
+    text: str
+    section: str
+    doc: str
+    dense: float = 0.0
+    bm25: float = 0.0
+    rrf: float = 0.0
+    features: dict[str, float] = field(default_factory=dict)
+    score: float = 0.0
+
+
+class Reranker(Protocol):
+    """Reorders a short candidate list; higher score is better."""
+
+    name: str
+
+    def score(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
+        """One score per candidate."""
+        ...
+
+
+class FeatureReranker:
+    """Logistic combination of first-stage and lexical signals: no model download, ~1 ms."""
+
+    name = "default"
+
+    def __init__(self, weights: dict[str, float], bias: float, meta: dict[str, Any] | None = None) -> None:
+        self.weights = weights
+        self.bias = bias
+        self.meta = meta or {}
+        self._w = np.asarray([weights.get(f, 0.0) for f in FEATURES], dtype=np.float64)
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_WEIGHTS) -> FeatureReranker:
+        """Read weights written by save (or fall back to hand-set weights if none were fitted)."""
+        if not path.exists():
+            return cls.fallback()
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+            return cls(d["weights"], float(d["bias"]), d.get("meta"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise QAError(
+                f"Reranker weights {path} are unreadable ({exc}); refit them with `qa fit-reranker`."
+            ) from exc
+
+    @classmethod
+    def fallback(cls) -> FeatureReranker:
+        """Unfitted weights: fused rank plus routing; used only before `qa fit-reranker` has run."""
+        return cls(
+            {"rrf": 3.0, "coverage": 2.0, "route": 1.0, "bm25": 1.0, "dense": 2.0}, -4.0, {"fitted": False}
+        )
+
+    def save(self, path: Path = DEFAULT_WEIGHTS) -> None:
+        """Write the weights as JSON."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            json.dumps(
+                {"features": list(FEATURES), "weights": self.weights, "bias": self.bias, "meta": self.meta},
+                ensure_ascii=False,
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
+
+    def matrix(self, candidates: Sequence[Candidate]) -> np.ndarray:
+        """Feature matrix [n, len(FEATURES)]."""
+        return np.asarray([[c.features.get(f, 0.0) for f in FEATURES] for c in candidates], dtype=np.float64)
+
+    def score(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
+        """Logit per candidate."""
+        if not candidates:
+            return np.zeros(0)
+        return self.matrix(candidates) @ self._w + self.bias
+
+
+def sigmoid(x: float) -> float:
+    """Logistic function."""
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
+
+
+class CrossEncoderReranker:
+    """Any sentence-transformers CrossEncoder named by hub id or local path, on CPU, batched."""
+
+    def __init__(self, name: str, max_candidates: int = 20, batch_size: int = 16) -> None:
+        try:
+            from sentence_transformers import CrossEncoder
+
+            self.model = CrossEncoder(name, device="cpu")
+        except Exception as exc:
+            raise QAError(
+                f"The reranker '{name}' could not be loaded ({type(exc).__name__}); this machine has no model hub "
+                "access, so name a local directory that holds the model, or use --reranker default."
+            ) from exc
+        self.name = name
+        self.max_candidates = max_candidates
+        self.batch_size = batch_size
+
+    def score(self, question: str, candidates: Sequence[Candidate]) -> np.ndarray:
+        """Cross-encoder relevance of each candidate (only the first max_candidates are scored)."""
+        if not candidates:
+            return np.zeros(0)
+        head = list(candidates)[: self.max_candidates]
+        s = np.asarray(
+            self.model.predict(
+                [(question, c.text) for c in head], batch_size=self.batch_size, show_progress_bar=False
+            ),
+            dtype=np.float64,
+        ).reshape(-1)
+        # candidates past the scored head keep their order, below every scored one
+        tail = np.arange(len(candidates) - len(head), 0, -1, dtype=np.float64) * -1e-3 + (
+            s.min() - 1 if len(s) else 0
+        )
+        return np.concatenate([s, tail])
+
+
+def load_reranker(name: str) -> Reranker | None:
+    """'default' -> FeatureReranker, 'none' -> None, anything else -> a CrossEncoder by that name."""
+    if name in ("", "none", "off"):
+        return None
+    if name == "default":
+        return FeatureReranker.load()
+    return CrossEncoderReranker(name)
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, iters: int = 50) -> tuple[np.ndarray, float]:
+    """L2-regularised logistic regression by Newton's method (small, dependency-free)."""
+    n, d = X.shape
+    Xb = np.hstack([X, np.ones((n, 1))])
+    w = np.zeros(d + 1)
+    reg = np.full(d + 1, l2)
+    reg[-1] = 0.0  # the bias is not shrunk
+    # balance classes so the rare positives count as much as the many negatives
+    pos = max(y.sum(), 1.0)
+    neg = max(n - y.sum(), 1.0)
+    sw = np.where(y > 0, n / (2 * pos), n / (2 * neg))
+    for _ in range(iters):
+        z = Xb @ w
+        p = 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+        g = Xb.T @ (sw * (p - y)) + reg * w
+        h = (Xb * (sw * p * (1 - p))[:, None]).T @ Xb + np.diag(reg) + 1e-9 * np.eye(d + 1)
+        step = np.linalg.solve(h, g)
+        w -= step
+        if np.abs(step).max() < 1e-7:
+            break
+    return w[:-1], float(w[-1])

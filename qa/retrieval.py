@@ -1,0 +1,504 @@
+"""The retriever other apps embed: hybrid candidates (dense ∪ BM25), reranking, cited answers."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.answer import abstain_text, answer_line, asks_quantity
+from qa.config import Settings, load_settings
+from qa.errors import IndexProblem, QAError
+from qa.indexer import UpdateReport, update_index
+from qa.ingest.loaders import SUPPORTED_SUFFIXES as DOCUMENT_SUFFIXES
+from qa.rerank import Candidate, FeatureReranker, Reranker, load_reranker, sigmoid
+from qa.store import IndexStore, Progress, sha256_bytes
+from qa.text import char_bigrams, normalize, numbers, tokenize
+from qa.types import Answer, DocumentInfo, Hit, Query
+from qa.understand import Route, filter_docs, has_content, understand
+
+
+@dataclass
+class DocumentSummary:
+    """An indexed document and how many passages it has."""
+
+    info: DocumentInfo
+    passages: int
+
+
+@dataclass
+class SourceContext:
+    """Lines of the original file around a passage."""
+
+    doc: str
+    title: str
+    start_line: int
+    end_line: int
+    text: str
+    passage_start_line: int
+    passage_end_line: int
+
+
+@dataclass
+class _Prepared:
+    """Per-index-version caches used by the reranker features."""
+
+    store: IndexStore
+    idf: dict[str, float]
+    catalog: list[DocumentInfo]
+    kinds: dict[str, str]
+
+
+class Retriever:
+    """Open an index and answer questions with cited passages. Safe for concurrent readers."""
+
+    def __init__(
+        self, index_dir: str | Path, settings: Settings, documents_dir: str | Path | None = None
+    ) -> None:
+        self.index_dir = Path(index_dir)
+        self.settings = settings
+        self.documents_dir = Path(documents_dir) if documents_dir else Path(settings.documents_dir)
+        self._prep = self._prepare(IndexStore.open(self.index_dir))
+        self._encoder: Any = None
+        self._encoder_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._rerankers: dict[str, Reranker | None] = {}
+
+    # ---- opening and updating ---------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        index_dir: str | Path = "index",
+        settings: Settings | None = None,
+        *,
+        documents_dir: str | Path | None = None,
+        build: bool = False,
+        progress: Progress | None = None,
+    ) -> Retriever:
+        """Open an index; with build=True (or no index yet and a documents folder) build/update it first."""
+        settings = settings or load_settings()
+        index_dir = Path(index_dir)
+        if build or (documents_dir is not None and not (index_dir / "CURRENT").exists()):
+            docs = Path(documents_dir or settings.documents_dir)
+            report = update_index(docs, index_dir, settings, progress=progress)
+            if progress:
+                progress(report.summary(), 1.0)
+                for err in report.errors:
+                    progress(f"无法读取：{err}", None)
+        return cls(index_dir, settings, documents_dir)
+
+    @staticmethod
+    def _prepare(store: IndexStore) -> _Prepared:
+        catalog = [info for info, _ in store.document_infos()]
+        return _Prepared(store, _idf_table(store), catalog, {i.file: i.kind for i in catalog})
+
+    def update(self, progress: Progress | None = None) -> UpdateReport:
+        """Re-sync the index with the documents folder; readers keep the old index until the swap."""
+        with self._write_lock:
+            report = update_index(
+                self.documents_dir, self.index_dir, self.settings, encoder=self._encoder, progress=progress
+            )
+            if report.written:
+                self._prep = self._prepare(IndexStore.open(self.index_dir))
+            return report
+
+    def add_upload(self, filename: str, data: bytes, progress: Progress | None = None) -> UpdateReport:
+        """Validate, save into the documents folder and index one uploaded file."""
+        report = UpdateReport()
+        name = safe_filename(filename)
+        if not name:
+            report.errors.append(f"{filename}: 文件名无效，请改名后再上传。")
+            return report
+        suffix = Path(name).suffix.lower()
+        if suffix not in DOCUMENT_SUFFIXES:
+            report.errors.append(
+                f"{name}: 不支持的文件类型 {suffix or '(无后缀)'}；可上传 {' '.join(DOCUMENT_SUFFIXES)}。"
+            )
+            return report
+        limit = self.settings.max_upload_mb * 1024 * 1024
+        if len(data) > limit:
+            report.errors.append(
+                f"{name}: 文件太大（{len(data) / 1e6:.1f} MB），上限 {self.settings.max_upload_mb} MB。"
+            )
+            return report
+        if not data.strip():
+            report.errors.append(f"{name}: 文件是空的。")
+            return report
+        digest = sha256_bytes(data)
+        for entry_name, entry in self._prep.store.manifest.documents.items():
+            if entry.sha256 == digest:
+                report.errors.append(f"{name}: 内容与已索引的 {entry_name} 相同，未重复添加。")
+                return report
+        self.documents_dir.mkdir(parents=True, exist_ok=True)
+        target = self.documents_dir / name
+        stem, n = target.stem, 1
+        while target.exists():
+            n += 1
+            target = self.documents_dir / f"{stem}-{n}{suffix}"
+        tmp = target.with_name(f".upload-{target.name}")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+        result = self.update(progress)
+        if target.name in {e.split(":")[0] for e in result.errors}:
+            target.unlink(missing_ok=True)
+        return result
+
+    # ---- reading ----------------------------------------------------------------------
+    @property
+    def store(self) -> IndexStore:
+        """The index version currently served."""
+        return self._prep.store
+
+    def documents(self) -> list[DocumentSummary]:
+        """Indexed documents with passage counts."""
+        return [DocumentSummary(info, n) for info, n in self._prep.store.document_infos()]
+
+    def context(self, passage_id: str, radius_lines: int = 3) -> SourceContext:
+        """The original file's lines around a passage (for 'show the source')."""
+        store = self._prep.store
+        row = store.by_id.get(passage_id)
+        if row is None:
+            raise QAError(f"没有编号为 {passage_id} 的段落。")
+        p = store.passages[row]
+        lines = store.source_text(p.doc).splitlines()
+        a = max(1, p.span.start_line - radius_lines)
+        b = min(len(lines), p.span.end_line + radius_lines)
+        return SourceContext(
+            p.doc, p.title, a, b, "\n".join(lines[a - 1 : b]), p.span.start_line, p.span.end_line
+        )
+
+    def understand(self, question: str, history: Sequence[str] = (), filters: dict | None = None) -> Query:
+        """How the question is read: years, routing, filters, follow-up rewriting."""
+        q, _, _ = understand(question, self._prep.catalog, history, filters, self.settings.max_question_chars)
+        return q
+
+    def _encoder_for_queries(self) -> Any:
+        if self._encoder is None:
+            with self._encoder_lock:
+                if self._encoder is None:
+                    from qa.embedding import load_encoder
+
+                    enc = load_encoder(self.settings)
+                    m = self._prep.store.manifest
+                    if enc.fingerprint != m.model_fingerprint:
+                        raise IndexProblem(
+                            f"The index was built with model {m.model_id}, but the settings name {enc.model_id}; "
+                            f"run `qa index --force` to rebuild it with this model, or set the model back."
+                        )
+                    self._encoder = enc
+        return self._encoder
+
+    def _reranker(self, name: str) -> Reranker | None:
+        if name not in self._rerankers:
+            self._rerankers[name] = load_reranker(name)
+        return self._rerankers[name]
+
+    def search(
+        self, question: str, k: int = 5, filters: dict | None = None, rerank: bool | None = None
+    ) -> list[Hit]:
+        """The k best passages for a question."""
+        return self.ask(question, k=k, filters=filters, rerank=rerank).hits
+
+    def ask(
+        self,
+        question: str,
+        k: int = 5,
+        filters: dict | None = None,
+        rerank: bool | None = None,
+        history: Sequence[str] = (),
+    ) -> Answer:
+        """Answer a question: a short verbatim answer line with [n] markers and the cited passages."""
+        if not 1 <= int(k) <= 100:
+            raise QAError("k 必须在 1 到 100 之间。")
+        prep = self._prep  # one index version for the whole question, even if an update swaps it
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        query, routes, want = understand(
+            question, prep.catalog, history, filters, self.settings.max_question_chars
+        )
+        timings["understand"] = time.perf_counter() - t0
+        if not has_content(query.normalized):
+            return Answer(question, query, "请用文字提问，例如：2023年郑州GDP是多少？", [], True, timings)
+        hits, top_prob, terms = self._rank(prep, query, routes, k, rerank, timings)
+        t = time.perf_counter()
+        text = answer_line(query, hits, terms, prep.idf) if hits else ""
+        abstained = self._should_abstain(query, hits, top_prob, terms, prep)
+        if abstained:
+            text = abstain_text(query)
+        timings["answer"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        return Answer(question, query, text, hits, abstained, timings)
+
+    # ---- the pipeline -----------------------------------------------------------------
+    def _rank(
+        self,
+        prep: _Prepared,
+        query: Query,
+        routes: list[Route],
+        k: int,
+        rerank: bool | None,
+        timings: dict[str, float],
+    ) -> tuple[list[Hit], float, list[str]]:
+        s = self.settings
+        store = prep.store
+        n_cand = max(s.candidates, k)
+        allowed = filter_docs(query.filters, prep.catalog)
+        route_w = {r.doc: r.weight for r in routes}
+        if s.routing == "filter" and routes and allowed is None:
+            allowed = {r.doc for r in routes if r.weight >= 0.5} or None
+        rows_allowed = None
+        if allowed is not None:
+            parts = [store.doc_rows[d] for d in sorted(allowed) if d in store.doc_rows]
+            rows_allowed = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        terms = _dedupe(tokenize(query.normalized, normalized=True))
+        mode = s.retrieval_mode
+
+        dense_rank: dict[int, int] = {}
+        dense_sim: dict[int, float] = {}
+        qvec = None
+        if mode in ("hybrid", "dense"):
+            t = time.perf_counter()
+            enc = self._encoder_for_queries()
+            qvec = enc.encode_queries([_dense_text(query.text)])[0]
+            timings["embed"] = time.perf_counter() - t
+            t = time.perf_counter()
+            ids, sims = store.dense_search(qvec, n_cand, rows_allowed)
+            for r, (i, sim) in enumerate(zip(ids.tolist(), sims.tolist(), strict=True)):
+                dense_rank[i] = r
+                dense_sim[i] = sim
+            if s.routing == "prior" and routes and rows_allowed is None:
+                routed = [
+                    store.doc_rows[r.doc] for r in routes if r.weight >= 0.5 and r.doc in store.doc_rows
+                ]
+                if routed:
+                    ids2, sims2 = store.dense_search(qvec, 20, np.concatenate(routed))
+                    for i, sim in zip(ids2.tolist(), sims2.tolist(), strict=True):
+                        dense_sim.setdefault(i, sim)
+            timings["dense"] = time.perf_counter() - t
+
+        lex_rank: dict[int, int] = {}
+        bm25_all = None
+        if mode in ("hybrid", "lexical"):
+            t = time.perf_counter()
+            bm25_all = store.lexical.scores(terms)
+            if rows_allowed is not None:
+                mask = np.full(bm25_all.shape[0], -np.inf, dtype=np.float32)
+                mask[rows_allowed] = bm25_all[rows_allowed]
+                scores = mask
+            else:
+                scores = bm25_all
+            top = _top_positive(scores, n_cand)
+            lex_rank = {int(i): r for r, i in enumerate(top)}
+            if s.routing == "prior" and routes and rows_allowed is None:
+                routed = [
+                    store.doc_rows[r.doc] for r in routes if r.weight >= 0.5 and r.doc in store.doc_rows
+                ]
+                if routed:
+                    rr = np.concatenate(routed)
+                    sub = rr[_top_positive(bm25_all[rr], 20)]
+                    for i in sub.tolist():
+                        lex_rank.setdefault(int(i), n_cand)
+            timings["lexical"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        cand_rows = list(dict.fromkeys([*dense_rank, *lex_rank, *dense_sim]))
+        if not cand_rows:
+            timings["fusion"] = time.perf_counter() - t
+            return [], 0.0, terms
+        rrf_k = s.rrf_k
+        miss = n_cand + rrf_k
+        cands: list[Candidate] = []
+        for row in cand_rows:
+            p = store.passages[row]
+            rrf = 0.0
+            if mode in ("hybrid", "dense"):
+                rrf += 1.0 / (rrf_k + dense_rank.get(row, miss))
+            if mode in ("hybrid", "lexical"):
+                rrf += 1.0 / (rrf_k + lex_rank.get(row, miss))
+            if qvec is not None and row not in dense_sim:
+                dense_sim[row] = float(np.dot(store.vectors[row], qvec))
+            cands.append(
+                Candidate(
+                    row=row,
+                    text=p.text,
+                    section=p.section_path,
+                    doc=p.doc,
+                    dense=dense_sim.get(row, 0.0),
+                    bm25=float(bm25_all[row]) if bm25_all is not None else 0.0,
+                    rrf=rrf,
+                )
+            )
+        for c in cands:
+            c.score = c.rrf
+        timings["fusion"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        use_rerank = s.reranker not in ("none", "off", "") if rerank is None else rerank
+        reranker = (
+            self._reranker(s.reranker if s.reranker not in ("none", "off", "") else "default")
+            if use_rerank
+            else None
+        )
+        add_features(query, terms, prep, cands, route_w, self.settings.routing)
+        if reranker is not None:
+            scores = reranker.score(query.text, cands)
+            for c, sc in zip(cands, scores.tolist(), strict=True):
+                c.score = sc
+        elif s.routing == "prior" and route_w:
+            # without a learned reranker the routing prior still nudges the fused score
+            for c in cands:
+                c.score = c.rrf * (1.0 + 0.5 * route_w.get(c.doc, 0.0))
+        cands.sort(key=lambda c: -c.score)
+        timings["rerank"] = time.perf_counter() - t
+        top_prob = (
+            sigmoid(cands[0].score)
+            if isinstance(reranker, FeatureReranker)
+            else cands[0].features.get("coverage", 0.0)
+        )
+        hits = [
+            Hit(
+                passage=store.passages[c.row],
+                score=float(c.score),
+                rank=i + 1,
+                signals={kk: round(v, 4) for kk, v in c.features.items()},
+            )
+            for i, c in enumerate(cands[:k])
+        ]
+        return hits, top_prob, terms
+
+    def _should_abstain(
+        self, query: Query, hits: list[Hit], top_prob: float, terms: list[str], prep: _Prepared
+    ) -> bool:
+        if not hits:
+            return True
+        if query.uncovered_years and not query.filters:
+            return True
+        reranker = self._rerankers.get(self.settings.reranker)
+        threshold = 0.0
+        if isinstance(reranker, FeatureReranker):
+            threshold = float(reranker.meta.get("abstain_threshold", 0.0))
+        if threshold and top_prob < threshold:
+            return True
+        # key terms of the question that occur nowhere in the corpus (another city, an unknown project)
+        missing = [t for t in terms if len(t) >= 2 and t not in prep.idf and not t.isdigit()]
+        return bool(terms) and len(missing) >= max(1, math.ceil(len(terms) * 0.5))
+
+
+# ---- features ---------------------------------------------------------------------------
+
+
+def add_features(
+    query: Query,
+    terms: list[str],
+    prep: _Prepared,
+    cands: list[Candidate],
+    route_w: dict[str, float],
+    routing: str,
+) -> None:
+    """Fill Candidate.features with the signals the default reranker reads."""
+    if not cands:
+        return
+    idf = prep.idf
+    total_idf = sum(idf.get(t, 1.0) for t in terms) or 1.0
+    qbig = char_bigrams(query.normalized)
+    years = {str(y) for y in query.years}
+    qnums = {n for n in numbers(query.normalized) if n not in years}
+    numeric_q = asks_quantity(query.normalized)
+    max_dense = max(c.dense for c in cands)
+    max_bm25 = max(c.bm25 for c in cands) or 1.0
+    max_rrf = max(c.rrf for c in cands) or 1.0
+    use_route = routing != "off"
+    for c in cands:
+        text = _norm_passage(prep.store, c.row)
+        sec = normalize(c.section)
+        f = c.features
+        f["dense"] = c.dense
+        f["dense_gap"] = c.dense - max_dense
+        f["bm25"] = c.bm25 / max_bm25 if max_bm25 > 0 else 0.0
+        f["rrf"] = c.rrf / max_rrf
+        f["coverage"] = sum(idf.get(t, 1.0) for t in terms if t in text) / total_idf if terms else 0.0
+        f["bigram"] = sum(1 for b in qbig if b in text) / len(qbig) if qbig else 0.0
+        f["numbers"] = sum(1 for n in qnums if n in text) / len(qnums) if qnums else 0.0
+        f["year_text"] = 1.0 if years and any(y in text for y in years) else 0.0
+        rw = route_w.get(c.doc, 0.0) if use_route else 0.0
+        f["route"] = rw
+        f["route_none"] = 1.0 if use_route and route_w and rw == 0.0 else 0.0
+        f["heading"] = sum(1 for t in terms if t in sec) / len(terms) if terms and sec else 0.0
+        f["length"] = math.log(max(len(c.text), 10) / 200.0)
+        f["numeric_q"] = 1.0 if numeric_q and re.search(r"\d", text) else 0.0
+        f["kind"] = 1.0 if query.kinds and prep.kinds.get(c.doc) in query.kinds else 0.0
+
+
+_NORM_CACHE: dict[tuple[int, int], str] = {}
+
+
+def _norm_passage(store: IndexStore, row: int) -> str:
+    key = (id(store), row)
+    v = _NORM_CACHE.get(key)
+    if v is None:
+        if len(_NORM_CACHE) > 200_000:
+            _NORM_CACHE.clear()
+        v = normalize(store.passages[row].text)
+        _NORM_CACHE[key] = v
+    return v
+
+
+def _idf_table(store: IndexStore) -> dict[str, float]:
+    """idf of every corpus term, read off the BM25 index's document frequencies."""
+    bm25 = store.lexical.bm25
+    if bm25 is None:
+        return {}
+    n = max(store.lexical.n_docs, 1)
+    indptr = np.asarray(bm25.scores["indptr"])
+    df = np.diff(indptr)
+    out: dict[str, float] = {}
+    for term, tid in bm25.vocab_dict.items():
+        if 0 <= tid < len(df) and df[tid] > 0:
+            out[term] = math.log(1.0 + (n - df[tid] + 0.5) / (df[tid] + 0.5))
+    return out
+
+
+def _top_positive(scores: np.ndarray, n: int) -> np.ndarray:
+    if scores.size == 0:
+        return np.zeros(0, np.int64)
+    n = min(n, scores.size)
+    idx = np.argpartition(-scores, n - 1)[:n]
+    idx = idx[np.argsort(-scores[idx])]
+    return idx[scores[idx] > 0]
+
+
+def _dedupe(tokens: list[str]) -> list[str]:
+    return list(dict.fromkeys(tokens))
+
+
+@lru_cache(maxsize=1024)
+def _dense_text(text: str) -> str:
+    import unicodedata
+
+    from qa.text import _t2s
+
+    return _t2s().convert(unicodedata.normalize("NFKC", text))
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]")
+
+
+def safe_filename(name: str) -> str:
+    """A file name safe to write into the documents folder (no directories, no traversal)."""
+    name = name.replace("\\", "/").split("/")[-1]
+    name = _UNSAFE.sub("_", name).strip().strip(".")
+    name = re.sub(r"\s+", " ", name)
+    if not name or name in {".", ".."}:
+        return ""
+    if len(name.encode("utf-8")) > 200:
+        stem, suffix = Path(name).stem, Path(name).suffix
+        name = stem[:60] + suffix
+    return name

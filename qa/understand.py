@@ -1,0 +1,314 @@
+"""Query understanding: clean the question, read its years, periods and document kinds, resolve
+follow-ups, and route it through the catalog onto the documents that look back on or plan for
+those years."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.errors import QAError
+from qa.text import normalize
+from qa.types import DocumentInfo, Query
+
+_CN_DIGITS = {
+    "〇": "0",
+    "零": "0",
+    "○": "0",
+    "Ｏ": "0",
+    "一": "1",
+    "二": "2",
+    "三": "3",
+    "四": "4",
+    "五": "5",
+    "六": "6",
+    "七": "7",
+    "八": "8",
+    "九": "9",
+}
+_CN_YEAR_RE = re.compile(r"([〇零○一二三四五六七八九]{4})年")
+# A 4-digit year, not part of a longer number or an amount (2000亿元 is money, not a year).
+_YEAR_RE = re.compile(
+    r"(?<![\d.])((?:19[4-9]|20\d)\d)(?![\d.])(?!\s*(?:[万亿千百]|元|个|家|人|项|所|座|条|公里|千米|吨|平方|米|倍|%|户|辆|台|套|张|亩|公顷|件|位|名|次|处|栋|间))"
+)
+_RANGE_RE = re.compile(r"((?:19|20)\d\d)\s*[-—–~至到]\s*((?:19|20)\d\d)")
+_PLAN_RE = re.compile(r"(十[一二三四五六])五")
+_PLAN_START = {"十一": 2006, "十二": 2011, "十三": 2016, "十四": 2021, "十五": 2026, "十六": 2031}
+
+_KIND_WORDS = {
+    "五年规划纲要": ("规划", "纲要", "十四五", "十三五", "远景目标"),
+    "政府工作报告": ("政府工作报告", "工作报告"),
+}
+_TARGET_WORDS = (
+    "目标",
+    "计划",
+    "预期",
+    "力争",
+    "打算",
+    "将要",
+    "要达到",
+    "预计",
+    "安排",
+    "任务",
+    "重点",
+    "争取",
+    "部署",
+)
+_RESULT_WORDS = (
+    "完成",
+    "实现了",
+    "达到了",
+    "取得",
+    "成效",
+    "成绩",
+    "回顾",
+    "去年",
+    "增长了",
+    "多少",
+    "是多少",
+)
+_FOLLOWUP_RE = re.compile(r"^(那么?|那|还有|另外|同样|再问|and|what about|how about)", re.IGNORECASE)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+
+
+@dataclass
+class Route:
+    """How strongly a question points at one document."""
+
+    doc: str
+    weight: float  # 0..1
+    why: str  # "回顾" (looks back on the year) | "计划" (plans for it) | "类型"
+
+
+def clean_question(text: str, max_chars: int) -> tuple[str, list[str]]:
+    """Strip control characters and lone surrogates, collapse spaces, cut to max_chars."""
+    if not isinstance(text, str):
+        raise QAError("请输入文字问题。")
+    notes: list[str] = []
+    text = text.encode("utf-8", "replace").decode("utf-8") if _has_surrogates(text) else text
+    text = _CONTROL_RE.sub(" ", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if not text:
+        raise QAError("请输入问题（问题不能为空）。")
+    if len(text) > max_chars:
+        text = text[:max_chars]
+        notes.append(f"问题过长，已截取前{max_chars}字")
+    return text, notes
+
+
+def _has_surrogates(text: str) -> bool:
+    return any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+
+
+def has_content(text: str) -> bool:
+    """True when the text has at least one letter, digit or CJK character."""
+    return any(unicodedata.category(c)[0] in "LN" for c in text)
+
+
+def extract_years(text: str) -> list[int]:
+    """Years and periods named in normalised text: 2023年, 二〇二三年, 十四五, 2021-2025年."""
+    years: set[int] = set()
+    for m in _CN_YEAR_RE.finditer(text):
+        years.add(int("".join(_CN_DIGITS[c] for c in m.group(1))))
+    for m in _RANGE_RE.finditer(text):
+        a, b = int(m.group(1)), int(m.group(2))
+        if a <= b <= a + 15:
+            years.update(range(a, b + 1))
+    for m in _YEAR_RE.finditer(text):
+        years.add(int(m.group(1)))
+    for m in _PLAN_RE.finditer(text):
+        start = _PLAN_START.get(m.group(1))
+        if start:
+            years.update(range(start, start + 5))
+    return sorted(y for y in years if 1949 <= y <= 2100)
+
+
+def extract_kinds(text: str) -> list[str]:
+    """Document kinds the question names."""
+    return [kind for kind, words in _KIND_WORDS.items() if any(w in text for w in words)]
+
+
+def intent(text: str) -> str:
+    """'target' when the question asks about plans, 'result' for outcomes, '' when unclear."""
+    t = any(w in text for w in _TARGET_WORDS)
+    r = any(w in text for w in _RESULT_WORDS)
+    if t and not r:
+        return "target"
+    if r and not t:
+        return "result"
+    return ""
+
+
+def resolve_followup(question: str, history: Sequence[str]) -> str | None:
+    """Rewrite a follow-up like '那2024年呢？' using the previous question; None if not a follow-up."""
+    if not history:
+        return None
+    prev = history[-1]
+    q = question.strip()
+    short = len(q) <= 14
+    looks_followup = bool(_FOLLOWUP_RE.match(q)) or q.rstrip("？?。 ").endswith("呢")
+    if not (short and looks_followup):
+        return None
+    core = _FOLLOWUP_RE.sub("", q).strip()
+    core = re.sub(r"[呢吗？?。，,\s]+$", "", core).strip()
+    new_years = extract_years(normalize(core))
+    prev_years_text = re.findall(r"(?:(?:19|20)\d\d|[〇零○一二三四五六七八九]{4})年|十[一二三四五六]五", prev)
+    rest = core
+    for y in re.findall(r"(?:(?:19|20)\d\d|[〇零○一二三四五六七八九]{4})年?|十[一二三四五六]五", core):
+        rest = rest.replace(y, "")
+    rest = rest.strip(" 的")
+    if new_years and not rest:
+        # only the period changed: same question, new year
+        if prev_years_text:
+            out = prev
+            year_text = re.findall(
+                r"(?:(?:19|20)\d\d|[〇零○一二三四五六七八九]{4})年?|十[一二三四五六]五", core
+            )[0]
+            if not year_text.endswith("年") and not year_text.startswith("十"):
+                year_text += "年"
+            out = out.replace(prev_years_text[0], year_text, 1)
+            for extra in prev_years_text[1:]:
+                out = out.replace(extra, "", 1)
+            return out
+        return core + prev
+    if rest:
+        # a new topic in the same period: keep the previous question's years and its question form
+        years = "".join(prev_years_text[:1])
+        tail = "是多少？" if "多少" in prev else ("有哪些？" if "哪些" in prev else "？")
+        return f"{years}{core}{tail}" if not new_years else f"{core}{tail}"
+    return None
+
+
+def route(
+    years: Sequence[int], kinds: Sequence[str], want: str, catalog: Sequence[DocumentInfo]
+) -> list[Route]:
+    """Documents that look back on or plan for the years, weighted; kinds narrow the choice."""
+    routes: dict[str, Route] = {}
+    for info in catalog:
+        w, why = 0.0, ""
+        for y in years:
+            back = y in info.looks_back
+            plan = y in info.plans_for
+            # a five-year plan spans five years: a single year inside it is a weaker pointer
+            span = max(len(info.plans_for), 1)
+            if back:
+                score = 1.0 if want != "target" else 0.6
+                if len(info.looks_back) > 1 and span > 1:
+                    score *= 0.5
+                if score > w:
+                    w, why = score, "回顾"
+            if plan:
+                score = (1.0 if want != "result" else 0.6) * (1.0 if span <= 1 or len(years) > 1 else 0.5)
+                if score > w:
+                    w, why = score, "计划"
+        if kinds:
+            if info.kind in kinds:
+                w = max(w, 0.5) if not years else (w + 0.5 if w else 0.0)
+                why = why or "类型"
+            elif w and years:
+                w *= 0.5
+        if w > 0:
+            routes[info.file] = Route(info.file, min(w, 1.0), why)
+    return sorted(routes.values(), key=lambda r: -r.weight)
+
+
+def understand(
+    question: str,
+    catalog: Sequence[DocumentInfo],
+    history: Sequence[str] = (),
+    filters: dict | None = None,
+    max_chars: int = 500,
+) -> tuple[Query, list[Route], str]:
+    """Read a question: cleaned text, years, kinds, routing, notes. Returns (query, routes, intent)."""
+    text, notes = clean_question(question, max_chars)
+    rewritten = resolve_followup(text, [h for h in history if h and h.strip()])
+    if rewritten and rewritten != text:
+        notes.append(f"追问理解为：{rewritten}")
+        text = rewritten
+    norm = normalize(text)
+    years = extract_years(norm)
+    kinds = extract_kinds(norm)
+    want = intent(norm)
+    routes = route(years, kinds, want, catalog)
+    covered = {y for info in catalog for y in (*info.looks_back, *info.plans_for)}
+    delivered = {info.year for info in catalog if info.year}
+    uncovered = [y for y in years if y not in covered and y not in delivered]
+    filters = _check_filters(filters, catalog)
+    query = Query(
+        text=text,
+        normalized=norm,
+        years=years,
+        kinds=kinds,
+        docs=[r.doc for r in routes if r.weight >= 0.5],
+        filters=filters,
+        notes=notes,
+        uncovered_years=uncovered,
+    )
+    titles = {i.file: _short_title(i) for i in catalog}
+    if query.docs and years:
+        label = "、".join(f"{y}年" for y in _compact_years(years))
+        notes.append(f"按{label}检索：" + "、".join(titles[d] for d in query.docs[:3]))
+    elif query.docs and kinds:
+        notes.append("按文件类型检索：" + "、".join(titles[d] for d in query.docs[:3]))
+    if uncovered:
+        notes.append("资料未覆盖" + "、".join(f"{y}年" for y in uncovered))
+    if filters.get("doc"):
+        notes.append("限定文件：" + "、".join(titles.get(d, d) for d in filters["doc"]))
+    if filters.get("year"):
+        notes.append("限定年份：" + "、".join(f"{y}年" for y in filters["year"]))
+    return query, routes, want
+
+
+def _compact_years(years: Sequence[int]) -> list[str]:
+    ys = sorted(years)
+    if len(ys) > 2 and ys[-1] - ys[0] == len(ys) - 1:
+        return [f"{ys[0]}–{ys[-1]}"]
+    return [str(y) for y in ys]
+
+
+def _short_title(info: DocumentInfo) -> str:
+    if info.year and str(info.year) not in info.title:
+        return f"{info.year}年{info.title}"
+    return info.title
+
+
+def _check_filters(filters: dict | None, catalog: Sequence[DocumentInfo]) -> dict:
+    if not filters:
+        return {}
+    out: dict = {}
+    files = {i.file for i in catalog}
+    docs = filters.get("doc") or filters.get("docs") or []
+    if isinstance(docs, str):
+        docs = [docs]
+    unknown = [d for d in docs if d not in files]
+    if unknown:
+        raise QAError(f"没有这个文件：{'、'.join(unknown)}；可用的文件见 /api/documents 或 `qa documents`。")
+    if docs:
+        out["doc"] = list(docs)
+    years = filters.get("year") or filters.get("years") or []
+    if isinstance(years, int | str):
+        years = [years]
+    try:
+        ys = [int(y) for y in years]
+    except (TypeError, ValueError) as exc:
+        raise QAError("年份筛选必须是整数年份，例如 2023。") from exc
+    if ys:
+        out["year"] = ys
+    return out
+
+
+def filter_docs(filters: dict, catalog: Sequence[DocumentInfo]) -> set[str] | None:
+    """The documents an explicit filter allows (None when there is no filter)."""
+    if not filters:
+        return None
+    allowed = {i.file for i in catalog}
+    if filters.get("doc"):
+        allowed &= set(filters["doc"])
+    if filters.get("year"):
+        ys = set(filters["year"])
+        allowed &= {
+            i.file for i in catalog if ys & set(i.looks_back) or ys & set(i.plans_for) or (i.year in ys)
+        }
+    return allowed
