@@ -55,7 +55,9 @@ CSS = """
 .qa-meta { color: #555; font-size: .85em; }
 .qa-text { white-space: pre-wrap; margin-top: .3em; }
 .qa-text mark { background: #fde68a; padding: 0 .1em; }
-.qa-context pre { white-space: pre-wrap; font-size: .85em; max-height: 18em; overflow: auto; }
+.qa-context .qa-source { font-size: .85em; max-height: 18em; overflow: auto; color: #555;
+  border-left: 3px solid #d4d4d8; padding-left: .5em; }
+.qa-context .qa-source b { color: #111; font-weight: 500; }
 .qa-docs table { width: 100%; border-collapse: collapse; font-size: .9em; }
 .qa-docs td, .qa-docs th { border-bottom: 1px solid #e4e4e7; padding: .25em .4em; text-align: left; }
 .qa-user { white-space: pre-wrap; }
@@ -107,9 +109,16 @@ def _context_html(retriever: Retriever, hit: Hit) -> str:
         ctx = retriever.context(hit.passage.id)
     except QAError as exc:
         return f'<div class="qa-meta">{_e(exc)}</div>'
+    first = getattr(ctx, "passage_start_line", hit.passage.span.start_line)
+    last = getattr(ctx, "passage_end_line", hit.passage.span.end_line)
+    lines = []
+    for n, line in enumerate(ctx.text.split("\n"), ctx.start_line):
+        # The passage's own lines stand out from the surrounding ones.
+        lines.append(f"<b>{_e(line)}</b>" if first <= n <= last else _e(line))
+    # <br> rather than newlines: the chat treats a blank line as the end of an HTML block.
     return (
         f'<details class="qa-context"><summary>查看原文（{_e(ctx.doc)} 第{ctx.start_line}–{ctx.end_line}行）'
-        f"</summary><pre>{_e(ctx.text)}</pre></details>"
+        f'</summary><div class="qa-source">{"<br>".join(lines)}</div></details>'
     )
 
 
@@ -379,42 +388,41 @@ def _progress(message: str, fraction: float | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, open or build the index, serve the chat and the API until interrupted."""
-    settings = load_settings()
     parser = argparse.ArgumentParser(description="郑州政府报告问答：web chat and HTTP API")
-    parser.add_argument("--host", default=settings.host, help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=settings.port)
-    parser.add_argument("--documents", default=settings.documents_dir, help="documents folder")
-    parser.add_argument("--index", default=settings.index_dir, help="index folder")
+    parser.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 7860)")
+    parser.add_argument("--documents", default=None, help="documents folder (default documents)")
+    parser.add_argument("--index", default=None, help="index folder (default index)")
+    parser.add_argument("--config", default=None, help="a qa.toml with settings")
     parser.add_argument(
-        "--share",
-        default="never",
-        choices=["never"],
-        help="public share links are not supported (no tunnels)",
+        "--share", default="never", choices=["never"], help="public share links are not offered (no tunnels)"
     )
     args = parser.parse_args(argv)
-    settings = settings.with_(
-        host=args.host, port=args.port, documents_dir=args.documents, index_dir=args.index
-    )
 
     t0 = time.perf_counter()
     try:
+        settings = load_settings(
+            args.config, host=args.host, port=args.port, documents_dir=args.documents, index_dir=args.index
+        )
         retriever = Retriever.open(
-            args.index, settings, documents_dir=args.documents, build=True, progress=_progress
+            settings.index_dir, settings, documents_dir=settings.documents_dir, build=True, progress=_progress
         )
     except QAError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
+    print(f"[app] index ready in {time.perf_counter() - t0:.1f} s; loading the query encoder", flush=True)
+    # One throwaway search loads the encoder now, so the first visitor's answer is as fast as the rest.
+    retriever.search("郑州市政府工作报告", k=1)
     app = create_app(retriever, settings)
-    print(f"[app] index ready in {time.perf_counter() - t0:.1f} s", flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(
-            f"[app] WARNING: listening on {args.host}; put it behind a proxy with authentication.", flush=True
-        )
-    print(f"[app] open http://{args.host}:{args.port}/  (API docs at /docs)", flush=True)
+    host, port = settings.host, settings.port
+    print(f"[app] ready in {time.perf_counter() - t0:.1f} s", flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"[app] WARNING: listening on {host}; put it behind a proxy with authentication.", flush=True)
+    print(f"[app] open http://{host}:{port}/  (API docs at /docs)", flush=True)
 
     import uvicorn
 
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
     return 0
 
 

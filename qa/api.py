@@ -7,11 +7,13 @@ status; an unexpected failure is logged with its traceback and answered with a c
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import logging
 import re
+import sys
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +23,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qa.config import Settings
+from qa.config import Settings, load_settings
 from qa.errors import QAError
 
 if TYPE_CHECKING:
@@ -215,18 +217,46 @@ def _is_duplicate(message: str) -> bool:
     return any(w in message for w in ("重复", "相同", "duplicate", "already"))
 
 
+def _print_progress(message: str, fraction: float | None) -> None:
+    pct = f"{fraction * 100:5.1f}% " if fraction is not None else ""
+    print(f"[index] {pct}{message}", flush=True)
+
+
 def serve(settings: Settings, host: str | None = None, port: int | None = None) -> None:
     """Open (building or updating if needed) the index and serve the API alone with uvicorn."""
     import uvicorn
 
     from qa.retrieval import Retriever
 
-    def progress(message: str, fraction: float | None) -> None:
-        pct = f"{fraction * 100:5.1f}% " if fraction is not None else ""
-        print(f"[index] {pct}{message}", flush=True)
-
     retriever = Retriever.open(
-        settings.index_dir, settings, documents_dir=settings.documents_dir, build=True, progress=progress
+        settings.index_dir,
+        settings,
+        documents_dir=settings.documents_dir,
+        build=True,
+        progress=_print_progress,
     )
     api = create_api(lambda: retriever, settings)
-    uvicorn.run(api, host=host or settings.host, port=port or settings.port, log_level="info")
+    host = host or settings.host
+    port = port or settings.port
+    print(f"[api] serving on http://{host}:{port}/  (OpenAPI docs at /docs)", flush=True)
+    uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`qa serve --api-only`: the same options as app.py, without the web chat."""
+    parser = argparse.ArgumentParser(prog="qa serve --api-only", description="HTTP API only")
+    parser.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None)
+    parser.add_argument("--documents", default=None, help="documents folder")
+    parser.add_argument("--index", default=None, help="index folder")
+    parser.add_argument("--config", default=None, help="a qa.toml with settings")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(
+            args.config, host=args.host, port=args.port, documents_dir=args.documents, index_dir=args.index
+        )
+        serve(settings)
+    except QAError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    return 0

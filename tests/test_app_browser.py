@@ -257,7 +257,7 @@ def test_question_gets_answer_citing_the_right_report(
     expect(first.locator("mark")).to_have_count(1)
     expect(first.locator(".qa-meta")).to_contain_text("行")
     first.locator("details summary").click()
-    expect(first.locator("details pre")).to_be_visible()
+    expect(first.locator("details .qa-source")).to_be_visible()
     page.wait_for_timeout(300)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "chat-desktop.png"))
