@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import Settings, load_settings
 from qa.errors import QAError
+from qa.ingest.loaders import SUPPORTED_SUFFIXES
 
 if TYPE_CHECKING:
     from qa.retrieval import Retriever
@@ -33,7 +34,7 @@ log = logging.getLogger("qa.api")
 
 # Same list as Retriever.add_upload; checked here too so a wrong type is refused (415) before
 # the body is read into memory.
-ALLOWED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm")
+ALLOWED_SUFFIXES = tuple(SUPPORTED_SUFFIXES)
 # The retriever cuts long questions itself (with a note); this only stops absurd request bodies.
 MAX_QUESTION_CHARS = 20_000
 MAX_HISTORY = 20
