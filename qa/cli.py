@@ -187,6 +187,100 @@ def documents_cmd(index: IndexOpt = None, config: ConfigOpt = None) -> None:
         console.print(f"{info.file}\t{info.title}\t{info.year or ''}\t{info.kind}\t{n} 段")
 
 
+@app.command("eval")
+def eval_cmd(
+    gold: Annotated[Path, typer.Option("--gold", help="Gold questions (JSONL)")] = Path(
+        "eval/gold/dev.jsonl"
+    ),
+    index: IndexOpt = None,
+    documents: DocumentsOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="Where metrics.json, run.jsonl, report.md go")] = Path(
+        "eval/runs/latest"
+    ),
+    compare: Annotated[
+        bool, typer.Option("--compare", help="Run the standard configurations side by side")
+    ] = False,
+    reranker: Annotated[
+        list[str] | None, typer.Option("--reranker", help="Reranker(s) to evaluate (repeatable)")
+    ] = None,
+    floors: Annotated[
+        Path | None, typer.Option("--floors", help="Fail when a metric drops below these floors (JSON)")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", help="Passages per question")] = 10,
+    config: ConfigOpt = None,
+) -> None:
+    """Evaluate on a gold set: hit@k, MRR, answer recall at a reading budget, abstention, latency."""
+    from qa.evaluation import (
+        check_floors,
+        compare_configs,
+        default_compare_configs,
+        load_gold,
+        print_metrics,
+        run_eval,
+    )
+    from qa.retrieval import Retriever
+
+    try:
+        s = _settings(config)
+        questions = load_gold(gold)
+        docs_dir = documents or Path(s.documents_dir)
+        if compare:
+            configs = default_compare_configs(
+                s, rerankers=[r for r in (reranker or []) if r not in ("default", "none")]
+            )
+            compare_configs(configs, questions, docs_dir, out, k=k)
+            return
+        if reranker:
+            s = s.with_(reranker=reranker[0])
+        idx = index or Path(s.index_dir)
+        with progress_bar("准备索引") as cb:
+            r = Retriever.open(idx, s, documents_dir=docs_dir, build=True, progress=cb)  # type: ignore[arg-type]
+        metrics = run_eval(r, questions, out, k=k)
+        print_metrics(metrics, title=f"{gold.name}")
+        console.print(f"written to {out}/ (metrics.json, run.jsonl, report.md)")
+        if floors:
+            problems = check_floors(metrics, json.loads(floors.read_text(encoding="utf-8")))
+            for p in problems:
+                err_console.print(f"[red]below floor:[/red] {p}")
+            if problems:
+                raise typer.Exit(code=1)
+    except QAError as exc:
+        _fail(exc)
+
+
+@app.command("fit-reranker")
+def fit_reranker_cmd(
+    gold: Annotated[Path, typer.Option("--gold", help="Gold questions (JSONL) to fit on")] = Path(
+        "eval/gold/dev.jsonl"
+    ),
+    index: IndexOpt = None,
+    documents: DocumentsOpt = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds")] = 5,
+    l2: Annotated[float, typer.Option(help="L2 regularisation")] = 1.0,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Weights file (default: qa/data/reranker.json)")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Fit the default reranker's weights on a gold set (k-fold cross-validated) and save them as JSON."""
+    from qa.evaluation import load_gold
+    from qa.fit import fit_and_save
+    from qa.rerank import DEFAULT_WEIGHTS
+    from qa.retrieval import Retriever
+
+    try:
+        s = _settings(config, reranker="none")
+        docs_dir = documents or Path(s.documents_dir)
+        with progress_bar("准备索引") as cb:
+            r = Retriever.open(index or Path(s.index_dir), s, documents_dir=docs_dir, build=True, progress=cb)  # type: ignore[arg-type]
+        report = fit_and_save(r, load_gold(gold), out or DEFAULT_WEIGHTS, folds=folds, l2=l2)
+    except QAError as exc:
+        _fail(exc)
+        return
+    console.print_json(json.dumps(report, ensure_ascii=False))
+    console.print(f"weights written to {out or DEFAULT_WEIGHTS}")
+
+
 @app.command("serve")
 def serve_cmd(
     host: Annotated[

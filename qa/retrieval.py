@@ -21,7 +21,7 @@ from qa.indexer import UpdateReport, update_index
 from qa.ingest.loaders import SUPPORTED_SUFFIXES as DOCUMENT_SUFFIXES
 from qa.rerank import Candidate, FeatureReranker, Reranker, load_reranker, sigmoid
 from qa.store import IndexStore, Progress, sha256_bytes
-from qa.text import char_bigrams, normalize, numbers, tokenize
+from qa.text import char_bigrams, expand_terms, normalize, numbers, tokenize
 from qa.types import Answer, DocumentInfo, Hit, Query
 from qa.understand import Route, filter_docs, has_content, understand
 
@@ -238,20 +238,14 @@ class Retriever:
         return Answer(question, query, text, hits, abstained, timings)
 
     # ---- the pipeline -----------------------------------------------------------------
-    def _rank(
-        self,
-        prep: _Prepared,
-        query: Query,
-        routes: list[Route],
-        k: int,
-        rerank: bool | None,
-        timings: dict[str, float],
-    ) -> tuple[list[Hit], float, list[str]]:
+    def candidates(
+        self, prep: _Prepared, query: Query, routes: list[Route], k: int, timings: dict[str, float]
+    ) -> tuple[list[Candidate], list[str]]:
+        """First stage: dense top-N ∪ BM25 top-N (plus the best of the routed reports), with features."""
         s = self.settings
         store = prep.store
         n_cand = max(s.candidates, k)
         allowed = filter_docs(query.filters, prep.catalog)
-        route_w = {r.doc: r.weight for r in routes}
         if s.routing == "filter" and routes and allowed is None:
             allowed = {r.doc for r in routes if r.weight >= 0.5} or None
         rows_allowed = None
@@ -259,6 +253,7 @@ class Retriever:
             parts = [store.doc_rows[d] for d in sorted(allowed) if d in store.doc_rows]
             rows_allowed = np.concatenate(parts) if parts else np.zeros(0, np.int64)
         terms = _dedupe(tokenize(query.normalized, normalized=True))
+        lex_terms = _dedupe([*terms, *expand_terms(terms)])
         mode = s.retrieval_mode
 
         dense_rank: dict[int, int] = {}
@@ -288,7 +283,7 @@ class Retriever:
         bm25_all = None
         if mode in ("hybrid", "lexical"):
             t = time.perf_counter()
-            bm25_all = store.lexical.scores(terms)
+            bm25_all = store.lexical.scores(lex_terms)
             if rows_allowed is not None:
                 mask = np.full(bm25_all.shape[0], -np.inf, dtype=np.float32)
                 mask[rows_allowed] = bm25_all[rows_allowed]
@@ -312,7 +307,7 @@ class Retriever:
         cand_rows = list(dict.fromkeys([*dense_rank, *lex_rank, *dense_sim]))
         if not cand_rows:
             timings["fusion"] = time.perf_counter() - t
-            return [], 0.0, terms
+            return [], terms
         rrf_k = s.rrf_k
         miss = n_cand + rrf_k
         cands: list[Candidate] = []
@@ -338,8 +333,24 @@ class Retriever:
             )
         for c in cands:
             c.score = c.rrf
+        add_features(query, terms, prep, cands, {r.doc: r.weight for r in routes}, s.routing)
         timings["fusion"] = time.perf_counter() - t
+        return cands, terms
 
+    def _rank(
+        self,
+        prep: _Prepared,
+        query: Query,
+        routes: list[Route],
+        k: int,
+        rerank: bool | None,
+        timings: dict[str, float],
+    ) -> tuple[list[Hit], float, list[str]]:
+        s = self.settings
+        route_w = {r.doc: r.weight for r in routes}
+        cands, terms = self.candidates(prep, query, routes, k, timings)
+        if not cands:
+            return [], 0.0, terms
         t = time.perf_counter()
         use_rerank = s.reranker not in ("none", "off", "") if rerank is None else rerank
         reranker = (
@@ -347,7 +358,6 @@ class Retriever:
             if use_rerank
             else None
         )
-        add_features(query, terms, prep, cands, route_w, self.settings.routing)
         if reranker is not None:
             scores = reranker.score(query.text, cands)
             for c, sc in zip(cands, scores.tolist(), strict=True):
@@ -365,7 +375,7 @@ class Retriever:
         )
         hits = [
             Hit(
-                passage=store.passages[c.row],
+                passage=prep.store.passages[c.row],
                 score=float(c.score),
                 rank=i + 1,
                 signals={kk: round(v, 4) for kk, v in c.features.items()},

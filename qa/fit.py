@@ -1,0 +1,152 @@
+"""Fit the default reranker's weights on a gold set, with cross-validation by question.
+
+`qa fit-reranker --gold eval/gold/dev.jsonl` collects the first-stage candidates of every gold
+question with their features, labels a candidate positive when it contains the answer (the eval
+suite's rule), fits an L2-regularised logistic model, reports held-out (k-fold) ranking metrics
+against the first stage, picks an abstention threshold from the held-out scores, and writes
+qa/data/reranker.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.evaluation import GoldQuestion, contains_answer
+from qa.rerank import DEFAULT_WEIGHTS, FEATURES, FeatureReranker, fit_logistic
+from qa.understand import understand
+
+
+@dataclass
+class QuestionData:
+    """One gold question's candidates: feature matrix, labels, first-stage scores."""
+
+    gold: GoldQuestion
+    X: np.ndarray
+    y: np.ndarray
+    first: np.ndarray  # the first-stage (fusion) score, for the baseline order
+
+
+def collect(retriever: Any, gold: Sequence[GoldQuestion], k: int = 10) -> list[QuestionData]:
+    """Candidates with features and labels for every gold question."""
+    prep = retriever._prep
+    out = []
+    for g in gold:
+        query, routes, _ = understand(
+            g.question, prep.catalog, max_chars=retriever.settings.max_question_chars
+        )
+        cands, _ = retriever.candidates(prep, query, routes, k, {})
+        X = np.asarray([[c.features.get(f, 0.0) for f in FEATURES] for c in cands], dtype=np.float64).reshape(
+            -1, len(FEATURES)
+        )
+        y = np.asarray([1.0 if contains_answer(c.doc, c.text, g) else 0.0 for c in cands])
+        first = np.asarray([c.rrf * (1.0 + 0.5 * c.features.get("route", 0.0)) for c in cands])
+        out.append(QuestionData(g, X, y, first))
+    return out
+
+
+def _fold(qid: str, folds: int) -> int:
+    return int(hashlib.md5(qid.encode()).hexdigest(), 16) % folds
+
+
+def _rank_metrics(data: Sequence[QuestionData], scores: Sequence[np.ndarray]) -> dict[str, float]:
+    h1 = h5 = mrr = 0.0
+    n = 0
+    for d, s in zip(data, scores, strict=True):
+        if not d.gold.answerable:
+            continue
+        n += 1
+        order = np.argsort(-s, kind="stable")
+        labels = d.y[order]
+        pos = np.flatnonzero(labels[:10] > 0)
+        if len(pos):
+            r = int(pos[0]) + 1
+            h1 += r == 1
+            h5 += r <= 5
+            mrr += 1.0 / r
+    n = max(n, 1)
+    return {"hit@1": h1 / n, "hit@5": h5 / n, "mrr@10": mrr / n}
+
+
+def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mu = X.mean(axis=0)
+    sd = X.std(axis=0)
+    sd[sd < 1e-9] = 1.0
+    return mu, sd
+
+
+def _fit(data: Sequence[QuestionData], l2: float) -> tuple[np.ndarray, float]:
+    X = np.vstack([d.X for d in data if len(d.X)])
+    y = np.concatenate([d.y for d in data if len(d.X)])
+    mu, sd = _standardise(X)
+    w, b = fit_logistic((X - mu) / sd, y, l2=l2)
+    # fold the standardisation into the weights so scoring is one dot product
+    w_raw = w / sd
+    b_raw = b - float((w * mu / sd).sum())
+    return w_raw, b_raw
+
+
+def fit_reranker(
+    retriever: Any,
+    gold: Sequence[GoldQuestion],
+    folds: int = 5,
+    l2: float = 1.0,
+    max_wrong_abstain: float = 0.03,
+) -> tuple[FeatureReranker, dict[str, Any]]:
+    """Fit weights with k-fold cross-validation by question; returns the reranker and a report."""
+    data = collect(retriever, gold)
+    heldout: list[np.ndarray] = [np.zeros(0)] * len(data)
+    for f in range(folds):
+        train = [d for d in data if _fold(d.gold.id, folds) != f]
+        w, b = _fit(train, l2)
+        for i, d in enumerate(data):
+            if _fold(d.gold.id, folds) == f:
+                heldout[i] = d.X @ w + b if len(d.X) else np.zeros(0)
+    first = _rank_metrics(data, [d.first for d in data])
+    cv = _rank_metrics(data, heldout)
+    recall = float(np.mean([d.y.max() > 0 if len(d.y) else 0.0 for d in data if d.gold.answerable]))
+    # abstention threshold from held-out top probabilities
+    top = np.asarray([1 / (1 + np.exp(-s.max())) if len(s) else 0.0 for s in heldout])
+    answerable = np.asarray([d.gold.answerable for d in data])
+    best_t, best_gain = 0.0, -1.0
+    for t in np.unique(np.round(top, 4)):
+        wrong = float(np.mean(top[answerable] < t)) if answerable.any() else 0.0
+        right = float(np.mean(top[~answerable] < t)) if (~answerable).any() else 0.0
+        if wrong <= max_wrong_abstain and right - wrong > best_gain:
+            best_t, best_gain = float(t), right - wrong
+    w, b = _fit(data, l2)
+    report = {
+        "questions": len(data),
+        "answerable": int(answerable.sum()),
+        "candidate_recall": round(recall, 4),
+        "first_stage": {k: round(v, 4) for k, v in first.items()},
+        "cv_reranked": {k: round(v, 4) for k, v in cv.items()},
+        "folds": folds,
+        "l2": l2,
+        "abstain_threshold": round(best_t, 4),
+        "abstain_heldout": {
+            "unanswerable_abstained": round(float(np.mean(top[~answerable] < best_t)), 4)
+            if (~answerable).any()
+            else None,
+            "answerable_wrongly_abstained": round(float(np.mean(top[answerable] < best_t)), 4),
+        },
+    }
+    meta = {"fitted": True, "abstain_threshold": round(best_t, 4), "report": report}
+    return FeatureReranker(
+        dict(zip(FEATURES, (round(float(x), 6) for x in w), strict=True)), round(b, 6), meta
+    ), report
+
+
+def fit_and_save(
+    retriever: Any, gold: Sequence[GoldQuestion], out: Path = DEFAULT_WEIGHTS, **kw: Any
+) -> dict[str, Any]:
+    """Fit, write the JSON weights, return the report."""
+    rr, report = fit_reranker(retriever, gold, **kw)
+    rr.meta["command"] = "qa fit-reranker --gold eval/gold/dev.jsonl"
+    rr.save(out)
+    return report
