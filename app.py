@@ -153,7 +153,7 @@ def render_answer(retriever: Retriever, answer: Answer) -> str:
             notes.append("筛选：" + "、".join(str(s) for s in shown))
     if notes:
         parts.append(f'<div class="qa-notes">问题理解：{_e("；".join(notes))}</div>')
-    if answer.abstained and answer.hits:
+    if answer.abstained and answer.hits and "最接近" not in answer.text:
         parts.append('<div class="qa-notes">最接近的段落，供参考：</div>')
     parts.append(render_hits(retriever, answer.hits))
     parts.append("</div>")
@@ -411,8 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
     print(f"[app] index ready in {time.perf_counter() - t0:.1f} s; loading the query encoder", flush=True)
-    # One throwaway search loads the encoder now, so the first visitor's answer is as fast as the rest.
-    retriever.search("郑州市政府工作报告", k=1)
+    # One throwaway question loads the encoder now, so the first visitor's answer is as fast as the rest.
+    retriever.ask("郑州市政府工作报告", k=1)
     app = create_app(retriever, settings)
     host, port = settings.host, settings.port
     print(f"[app] ready in {time.perf_counter() - t0:.1f} s", flush=True)

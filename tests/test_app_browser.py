@@ -258,9 +258,6 @@ def test_question_gets_answer_citing_the_right_report(
     expect(first.locator(".qa-meta")).to_contain_text("行")
     first.locator("details summary").click()
     expect(first.locator("details .qa-source")).to_be_visible()
-    page.wait_for_timeout(300)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "chat-desktop.png"))
     assert external_requests == [], f"page requested non-loopback URLs: {external_requests}"
     page.context.close()
 
@@ -345,14 +342,17 @@ def test_script_in_a_document_is_shown_as_text(app: AppProcess, browser: Browser
     page.context.close()
 
 
-def test_phone_width_layout(app: AppProcess, browser: Browser) -> None:
-    """At 390 px the page has no horizontal scroll and a reply is readable."""
-    page = open_page(browser, app.url, width=390)
-    _, reply = ask(page, "十四五期间要建成哪些国家级平台？")
+@pytest.mark.parametrize(("width", "name"), [(1280, "chat-desktop.png"), (390, "chat-phone.png")])
+def test_layout_and_screenshots(app: AppProcess, browser: Browser, width: int, name: str) -> None:
+    """At desktop and phone width the page has no horizontal scroll; screenshots for the README."""
+    page = open_page(browser, app.url, width=width)
+    ask(page, "2023年郑州地区生产总值是多少？")
+    _, reply = ask(page, "那2020年呢？")
     assert reply.locator(".qa-card").count() >= 1  # type: ignore[attr-defined]
+    expect(reply.locator(".qa-notes").first).to_contain_text("追问")  # type: ignore[attr-defined]
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 1, f"page is {overflow}px wider than the phone screen"
+    assert overflow <= 1, f"page is {overflow}px wider than the screen"
     page.wait_for_timeout(300)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "chat-phone.png"))
+    page.screenshot(path=str(SCREENSHOTS / name))
     page.context.close()
