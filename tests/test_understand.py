@@ -1,0 +1,164 @@
+"""Query understanding without a model: years and periods, traditional characters, routing through the
+real catalog, follow-ups, cleaning and filter validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.errors import QAError
+from qa.ingest.catalog import load_catalog
+from qa.text import normalize
+from qa.types import DocumentInfo
+from qa.understand import clean_question, extract_years, resolve_followup, understand
+
+pytestmark = pytest.mark.unit
+
+R2020 = "2020-zhengzhou-government-work-report.txt"
+R2021 = "2021-zhengzhou-government-work-report.txt"
+PLAN = "2021-zhengzhou-14th-five-year-plan-outline.txt"
+R2024 = "2024-zhengzhou-government-work-report.txt"
+
+
+@pytest.fixture(scope="module")
+def catalog(documents_dir) -> list[DocumentInfo]:
+    """The real catalog of documents/."""
+    return list(load_catalog(documents_dir).values())
+
+
+def years(text: str) -> list[int]:
+    return extract_years(normalize(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023年郑州GDP是多少？", [2023]),
+        ("二〇二三年郑州市的地区生产总值", [2023]),
+        ("二〇二四年二月三日", [2024]),
+        ("十四五期间郑州要建成哪些国家级平台？", [2021, 2022, 2023, 2024, 2025]),
+        ("十三五时期的成就", [2016, 2017, 2018, 2019, 2020]),
+        ("2021-2025年的目标", [2021, 2022, 2023, 2024, 2025]),
+        ("2021—2025年", [2021, 2022, 2023, 2024, 2025]),
+        ("２０２３年", [2023]),  # full-width digits
+    ],
+)
+def test_years_and_periods(text: str, expected: list[int]) -> None:
+    assert years(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "完成投资2000亿元",
+        "新增就业2000人",
+        "建成2025个项目",
+        "面积2019平方公里",
+        "增长2020%",
+    ],
+)
+def test_amounts_are_not_years(text: str) -> None:
+    assert years(text) == []
+
+
+def test_amount_beside_a_year() -> None:
+    assert years("2023年完成投资2000亿元") == [2023]
+
+
+def test_traditional_characters_are_normalised(catalog) -> None:
+    query, _, _ = understand("鄭州市2023年地區生產總值是多少？", catalog)
+    assert "郑州市" in query.normalized
+    assert "地区生产总值" in query.normalized
+    assert query.years == [2023]
+
+
+def test_result_question_routes_to_the_report_that_looks_back(catalog) -> None:
+    query, routes, want = understand("2023年郑州GDP是多少？", catalog)
+    assert want == "result"
+    assert routes[0].doc == R2024
+    assert routes[0].why == "回顾"
+    assert query.docs[0] == R2024
+    assert any(n.startswith("按2023年检索：") and "2024年郑州市政府工作报告" in n for n in query.notes)
+
+
+def test_target_question_routes_to_the_report_that_plans(catalog) -> None:
+    _, routes, want = understand("2024年的主要预期目标是什么？", catalog)
+    assert want == "target"
+    assert routes[0].doc == R2024
+    assert routes[0].why == "计划"
+
+
+def test_2019_routes_to_the_2020_report(catalog) -> None:
+    _, routes, _ = understand("2019年地区生产总值是多少？", catalog)
+    assert routes[0].doc == R2020 and routes[0].weight == 1.0
+    # the five-year plan reviews 2016-2020 as a whole: a weaker pointer to one of those years
+    plan = [r for r in routes if r.doc == PLAN]
+    assert plan and plan[0].weight < 1.0
+
+
+def test_fourteenth_plan_routes_to_the_outline(catalog) -> None:
+    query, routes, _ = understand("十四五期间郑州的发展目标", catalog)
+    assert routes[0].doc == PLAN
+    assert query.years == [2021, 2022, 2023, 2024, 2025]
+    assert any("2021–2025年" in n for n in query.notes)
+
+
+def test_uncovered_year_is_reported(catalog) -> None:
+    query, routes, _ = understand("2010年郑州GDP是多少？", catalog)
+    assert query.uncovered_years == [2010]
+    assert routes == []
+    assert "资料未覆盖2010年" in query.notes
+
+
+def test_followup_replaces_the_year(catalog) -> None:
+    assert resolve_followup("那2024年呢？", ["2023年郑州GDP是多少？"]) == "2024年郑州GDP是多少？"
+    query, _, _ = understand("那2024年呢？", catalog, history=["你好", "2023年郑州GDP是多少？"])
+    assert query.text == "2024年郑州GDP是多少？"
+    assert query.years == [2024]
+    assert "追问理解为：2024年郑州GDP是多少？" in query.notes
+    assert query.docs[0] == R2024
+
+
+def test_followup_with_a_new_topic_keeps_the_year() -> None:
+    out = resolve_followup("那人口呢？", ["2023年郑州GDP是多少？"])
+    assert out is not None and out.startswith("2023年") and "人口" in out
+
+
+def test_not_a_followup() -> None:
+    assert resolve_followup("2024年郑州GDP是多少？", ["2023年郑州GDP是多少？"]) is None
+    assert resolve_followup("那2024年呢？", []) is None
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\n\t  \u3000", "\x00\x01"])
+def test_empty_question_is_refused(catalog, blank: str) -> None:
+    with pytest.raises(QAError, match="请输入问题"):
+        understand(blank, catalog)
+
+
+def test_long_question_is_cut_with_a_note(catalog) -> None:
+    question = "2023年郑州市地区生产总值是多少？" * 600
+    assert len(question) > 10_000
+    query, _, _ = understand(question, catalog, max_chars=500)
+    assert len(query.text) == 500
+    assert any("问题过长" in n and "500" in n for n in query.notes)
+
+
+def test_control_characters_and_surrogates_are_cleaned() -> None:
+    text, notes = clean_question("2023年\x00郑州\x07GDP\u200b是多少\ud800？\x1b", 500)
+    assert not any(ord(c) < 0x20 or 0xD800 <= ord(c) <= 0xDFFF or c == "\u200b" for c in text)
+    text.encode("utf-8")  # a lone surrogate would make this raise
+    assert "郑州" in text and "GDP" in text and notes == []
+
+
+def test_non_string_question_is_refused() -> None:
+    with pytest.raises(QAError):
+        clean_question(None, 500)  # type: ignore[arg-type]
+
+
+def test_explicit_filters_are_validated(catalog) -> None:
+    query, _, _ = understand("地区生产总值", catalog, filters={"doc": R2024, "year": ["2023"]})
+    assert query.filters == {"doc": [R2024], "year": [2023]}
+    assert any(n.startswith("限定文件：") for n in query.notes)
+    with pytest.raises(QAError, match="没有这个文件"):
+        understand("地区生产总值", catalog, filters={"doc": ["2099-nowhere.txt"]})
+    with pytest.raises(QAError, match="年份"):
+        understand("地区生产总值", catalog, filters={"year": ["去年"]})
