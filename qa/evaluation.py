@@ -339,7 +339,11 @@ TABLE_COLUMNS = (
 def _console(console: Any | None) -> Any:
     from rich.console import Console
 
-    return console if console is not None else Console(stderr=True)
+    if console is not None:
+        return console
+    con = Console(stderr=True)
+    # piped output defaults to 80 columns, too narrow for the metric tables
+    return con if con.is_terminal else Console(stderr=True, width=140)
 
 
 def _progress(console: Any, enabled: bool) -> Any:
@@ -627,8 +631,24 @@ def compare_configs(
     return rows
 
 
+# Short headers so the rich table fits an 80-column terminal.
+_SHORT = {
+    "hit@1": "h@1",
+    "hit@5": "h@5",
+    "hit@10": "h@10",
+    "mrr@10": "MRR",
+    "ar@500": "AR500",
+    "ar@1500": "AR1500",
+    "abstain_unanswerable": "abst.U",
+    "wrong_abstain_answerable": "abst.A",
+    "latency_p50": "p50",
+    "latency_p95": "p95",
+}
+
+
 def print_table(rows: Sequence[dict[str, Any]], title: str = "", console: Any | None = None) -> None:
     """Print metric rows as a rich table."""
+    from rich import box
     from rich.table import Table
 
     if not rows:
@@ -636,10 +656,10 @@ def print_table(rows: Sequence[dict[str, Any]], title: str = "", console: Any | 
     con = console if console is not None else _console(None)
     first = "config" if "config" in rows[0] else next(iter(rows[0]))
     cols = [c for c in TABLE_COLUMNS if any(c in r for r in rows)]
-    table = Table(title=title or None)
-    table.add_column(first)
+    table = Table(title=title or None, box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    table.add_column(first, no_wrap=True)
     for c in cols:
-        table.add_column(c, justify="right")
+        table.add_column(_SHORT.get(c, c), justify="right", no_wrap=True)
     for r in rows:
         table.add_row(str(r.get(first)), *(_fmt(r.get(c), c) for c in cols))
     con.print(table)
