@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from qa.ingest.structure import Section
 
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 SENTENCE_ENDS = "。！？；…"
 _OPEN_TO_CLOSE = {
     "“": "”",
@@ -38,6 +38,7 @@ _CLOSE_TO_OPEN = {v: k for k, v in _OPEN_TO_CLOSE.items()}
 CLOSERS = "".join(_CLOSE_TO_OPEN)
 # A quote/bracket longer than this protects nothing: it is unbalanced or a whole quoted speech.
 MAX_PROTECTED_SPAN = 80
+HEADING_IN_TEXT_CHARS = 60  # longer stand-alone heading lines stay out of passage text
 SOFT_BREAKS = "，、：,:"
 
 
@@ -219,7 +220,7 @@ def chunk_range(text: str, start: int, end: int, settings: ChunkerSettings) -> l
 
 
 def chunk_text(text: str, sections: Sequence[Section] | None, settings: ChunkerSettings) -> list[Chunk]:
-    """Chunks of clean text, each inside one section (a stand-alone heading line is not chunk text)."""
+    """Chunks of clean text, each inside one section; a short heading line opens the first chunk."""
     if sections is None:
         from qa.ingest.structure import Section
 
@@ -227,6 +228,10 @@ def chunk_text(text: str, sections: Sequence[Section] | None, settings: ChunkerS
     chunks: list[Chunk] = []
     for sec in sections:
         body_start = sec.heading_end if sec.heading_end is not None else sec.start
+        # A short heading line opens its section's first chunk, so the passage a person reads (and
+        # the lexical index) carries it, e.g. the byline "郑州市人民政府市长何雄" above the opening.
+        if body_start - sec.start <= HEADING_IN_TEXT_CHARS:
+            body_start = sec.start
         for a, b in chunk_range(text, min(body_start, sec.end), sec.end, settings):
             chunks.append(Chunk(a, b, text[a:b], list(sec.path)))
     return chunks

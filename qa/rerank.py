@@ -36,6 +36,8 @@ FEATURES = (
     "length",  # log of passage length, centred on 200 characters
     "numeric_q",  # question asks for a quantity and the passage has numbers
     "kind",  # the question names the kind of this document (规划纲要 / 政府工作报告)
+    "sentence",  # idf-weighted coverage of the question by the passage's best sentence
+    "sentence_num",  # that sentence has a number and the question asks for a quantity
 )
 
 

@@ -21,7 +21,7 @@ from qa.indexer import UpdateReport, update_index
 from qa.ingest.loaders import SUPPORTED_SUFFIXES as DOCUMENT_SUFFIXES
 from qa.rerank import Candidate, FeatureReranker, Reranker, load_reranker, sigmoid
 from qa.store import IndexStore, Progress, sha256_bytes
-from qa.text import char_bigrams, expand_terms, normalize, numbers, tokenize
+from qa.text import DESIGNATORS, char_bigrams, expand_terms, normalize, numbers, tokenize
 from qa.types import Answer, DocumentInfo, Hit, Query
 from qa.understand import Route, filter_docs, has_content, understand
 
@@ -252,7 +252,7 @@ class Retriever:
         if allowed is not None:
             parts = [store.doc_rows[d] for d in sorted(allowed) if d in store.doc_rows]
             rows_allowed = np.concatenate(parts) if parts else np.zeros(0, np.int64)
-        terms = _dedupe(tokenize(query.normalized, normalized=True))
+        terms = search_terms(query)
         lex_terms = _dedupe([*terms, *expand_terms(terms)])
         mode = s.retrieval_mode
 
@@ -445,6 +445,17 @@ def add_features(
         f["length"] = math.log(max(len(c.text), 10) / 200.0)
         f["numeric_q"] = 1.0 if numeric_q and re.search(r"\d", text) else 0.0
         f["kind"] = 1.0 if query.kinds and prep.kinds.get(c.doc) in query.kinds else 0.0
+        # the answer usually sits in one sentence: how much of the question the best sentence covers
+        best = 0.0
+        best_num = 0.0
+        if terms:
+            for sent in _sentences_of(prep.store, c.row):
+                cov = sum(idf.get(t, 1.0) for t in terms if t in sent) / total_idf
+                if cov > best:
+                    best = cov
+                    best_num = 1.0 if numeric_q and re.search(r"\d", sent) else 0.0
+        f["sentence"] = best
+        f["sentence_num"] = best_num
 
 
 _NORM_CACHE: dict[tuple[int, int], str] = {}
@@ -458,6 +469,20 @@ def _norm_passage(store: IndexStore, row: int) -> str:
             _NORM_CACHE.clear()
         v = normalize(store.passages[row].text)
         _NORM_CACHE[key] = v
+    return v
+
+
+_SENT_CACHE: dict[tuple[int, int], list[str]] = {}
+
+
+def _sentences_of(store: IndexStore, row: int) -> list[str]:
+    key = (id(store), row)
+    v = _SENT_CACHE.get(key)
+    if v is None:
+        if len(_SENT_CACHE) > 200_000:
+            _SENT_CACHE.clear()
+        v = [s for s in re.split(r"(?<=[。！？；!?;])", _norm_passage(store, row)) if s.strip()]
+        _SENT_CACHE[key] = v
     return v
 
 
@@ -483,6 +508,14 @@ def _top_positive(scores: np.ndarray, n: int) -> np.ndarray:
     idx = np.argpartition(-scores, n - 1)[:n]
     idx = idx[np.argsort(-scores[idx])]
     return idx[scores[idx] > 0]
+
+
+def search_terms(query: Query) -> list[str]:
+    """Query terms for lexical matching, without words that only designate the document or year."""
+    toks = _dedupe(tokenize(query.normalized, normalized=True))
+    years = {str(y) for y in query.years}
+    kept = [t for t in toks if t not in DESIGNATORS and t not in years]
+    return kept or toks
 
 
 def _dedupe(tokens: list[str]) -> list[str]:

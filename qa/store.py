@@ -38,7 +38,7 @@ from qa.errors import IndexProblem
 from qa.text import tokenize
 from qa.types import DocumentInfo, Passage
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _HASHED_FILE_LIMIT = 64 * 1024 * 1024  # verify sha256 of files up to this size on open; sizes always
 
 Progress = Callable[[str, float | None], None]
@@ -395,7 +395,8 @@ def write_version(
 
         faiss.write_index(make_faiss_index(vectors, faiss_index), str(tmp / "dense.faiss"))
         progress("建立 BM25 词法索引", None)
-        LexicalIndex.build([p.text for p in passages]).save(tmp / "lexical")
+        # the heading travels with every passage of its section into the lexical index
+        LexicalIndex.build([p.embed_text for p in passages]).save(tmp / "lexical")
         (tmp / "sources").mkdir()
         for d in docs:
             _write_file(tmp / "sources" / f"{d.sha256}.txt", d.original_text.encode("utf-8"))

@@ -91,6 +91,32 @@ STOPWORDS = frozenset(
     ]
 )
 
+# Words that name which document a question is about rather than what it asks; routing uses
+# them, but as search terms they only pull in the documents' own preambles.
+DESIGNATORS = frozenset(
+    [
+        "郑州",
+        "郑州市",
+        "年",
+        "十四",
+        "四五",
+        "十四五",
+        "十三",
+        "三五",
+        "十三五",
+        "规划",
+        "纲要",
+        "规划纲要",
+        "政府",
+        "工作",
+        "报告",
+        "政府工作报告",
+        "工作报告",
+        "期间",
+        "时期",
+    ]
+)
+
 QUESTION_WORDS = frozenset(
     [
         "什么",
