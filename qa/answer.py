@@ -30,6 +30,25 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENT_RE.findall(text) if s.strip()]
 
 
+_UNIT_RE = re.compile(
+    r"(?:多少|几)\s*(个百分点|平方公里|公里|千米|万人|人次|亿元|万元|元|钱|万亩|亩|万吨|吨|家|个|人|辆|项|所|座|条|件|套|台|户|班|倍|张|名|次|天|年|米|千瓦时|标箱)"
+)
+_PCT_WORDS = ("比重", "比例", "占比", "增长", "增速", "增幅", "率", "百分")
+
+
+def asked_unit_pattern(normalized_question: str) -> re.Pattern[str] | None:
+    """A pattern for 'a number with the unit the question asks for' (多少家 -> \\d+家), or None."""
+    m = _UNIT_RE.search(normalized_question)
+    if m:
+        unit = {"钱": "元", "个百分点": "个百分点"}.get(m.group(1), m.group(1))
+        return re.compile(r"\d(?:[\d.]*)\s*(?:万|亿|千|百)?" + re.escape(unit))
+    if any(w in normalized_question for w in _PCT_WORDS) and (
+        "多少" in normalized_question or "几" in normalized_question
+    ):
+        return re.compile(r"\d(?:[\d.]*)\s*%")
+    return None
+
+
 def asks_quantity(normalized_question: str) -> bool:
     """True when the question asks for a number."""
     return any(w in normalized_question for w in _QUANTITY_WORDS)

@@ -38,6 +38,9 @@ FEATURES = (
     "kind",  # the question names the kind of this document (规划纲要 / 政府工作报告)
     "sentence",  # idf-weighted coverage of the question by the passage's best sentence
     "sentence_num",  # that sentence has a number and the question asks for a quantity
+    "route_fit",  # the document plans for the year of a target question / looks back on a result's year
+    "route_misfit",  # the opposite
+    "unit",  # a number with the unit the question asks for (多少家 -> "1980家") is in the passage
 )
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.answer import abstain_text, answer_line, asks_quantity
+from qa.answer import abstain_text, answer_line, asked_unit_pattern, asks_quantity
 from qa.config import Settings, load_settings
 from qa.errors import IndexProblem, QAError
 from qa.indexer import UpdateReport, update_index
@@ -333,7 +333,9 @@ class Retriever:
             )
         for c in cands:
             c.score = c.rrf
-        add_features(query, terms, prep, cands, {r.doc: r.weight for r in routes}, s.routing)
+        add_features(
+            query, terms, prep, cands, {r.doc: r.weight for r in routes}, s.routing, routes, query.intent
+        )
         timings["fusion"] = time.perf_counter() - t
         return cands, terms
 
@@ -412,6 +414,8 @@ def add_features(
     cands: list[Candidate],
     route_w: dict[str, float],
     routing: str,
+    routes: Sequence[Route] = (),
+    want: str = "",
 ) -> None:
     """Fill Candidate.features with the signals the default reranker reads."""
     if not cands:
@@ -422,10 +426,12 @@ def add_features(
     years = {str(y) for y in query.years}
     qnums = {n for n in numbers(query.normalized) if n not in years}
     numeric_q = asks_quantity(query.normalized)
+    unit_re = asked_unit_pattern(query.normalized)
     max_dense = max(c.dense for c in cands)
     max_bm25 = max(c.bm25 for c in cands) or 1.0
     max_rrf = max(c.rrf for c in cands) or 1.0
     use_route = routing != "off"
+    by_doc = {r.doc: r for r in routes}
     for c in cands:
         text = _norm_passage(prep.store, c.row)
         sec = normalize(c.section)
@@ -441,6 +447,14 @@ def add_features(
         rw = route_w.get(c.doc, 0.0) if use_route else 0.0
         f["route"] = rw
         f["route_none"] = 1.0 if use_route and route_w and rw == 0.0 else 0.0
+        r = by_doc.get(c.doc) if use_route else None
+        # does the document's relation to the year fit what is asked (a target or a result)?
+        f["route_fit"] = (
+            1.0 if r and ((want == "target" and r.plan) or (want == "result" and r.back)) else 0.0
+        )
+        f["route_misfit"] = (
+            1.0 if r and ((want == "target" and not r.plan) or (want == "result" and not r.back)) else 0.0
+        )
         f["heading"] = sum(1 for t in terms if t in sec) / len(terms) if terms and sec else 0.0
         f["length"] = math.log(max(len(c.text), 10) / 200.0)
         f["numeric_q"] = 1.0 if numeric_q and re.search(r"\d", text) else 0.0
@@ -456,6 +470,7 @@ def add_features(
                     best_num = 1.0 if numeric_q and re.search(r"\d", sent) else 0.0
         f["sentence"] = best
         f["sentence_num"] = best_num
+        f["unit"] = 1.0 if unit_re is not None and unit_re.search(text) else 0.0
 
 
 _NORM_CACHE: dict[tuple[int, int], str] = {}

@@ -97,6 +97,7 @@ class Query:
     filters: dict[str, Any] = field(default_factory=dict)  # explicit: {"doc": [...], "year": [...]}
     notes: list[str] = field(default_factory=list)  # e.g. "问题过长，已截断到500字"
     uncovered_years: list[int] = field(default_factory=list)  # years no document covers
+    intent: str = ""  # "target" (asks about a plan), "result" (an outcome) or "" (unclear)
 
     def describe(self) -> str:
         """'按2023年检索：2024年政府工作报告' style explanation."""

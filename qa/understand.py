@@ -80,6 +80,8 @@ class Route:
     doc: str
     weight: float  # 0..1
     why: str  # "回顾" (looks back on the year) | "计划" (plans for it) | "类型"
+    back: bool = False  # the document looks back on a year the question names
+    plan: bool = False  # the document plans for a year the question names
 
 
 def clean_question(text: str, max_chars: int) -> tuple[str, list[str]]:
@@ -133,7 +135,8 @@ def extract_kinds(text: str) -> list[str]:
 def intent(text: str) -> str:
     """'target' when the question asks about plans, 'result' for outcomes, '' when unclear."""
     t = any(w in text for w in _TARGET_WORDS)
-    r = any(w in text for w in _RESULT_WORDS)
+    # "了" marks a completed action; ignore it inside the fixed phrases where it does not ("为了")
+    r = any(w in text.replace("为了", "").replace("了解", "") for w in _RESULT_WORDS)
     if t and not r:
         return "target"
     if r and not t:
@@ -188,19 +191,23 @@ def route(
     routes: dict[str, Route] = {}
     for info in catalog:
         w, why = 0.0, ""
+        any_back = any(y in info.looks_back for y in years)
+        any_plan = any(y in info.plans_for for y in years)
         for y in years:
             back = y in info.looks_back
             plan = y in info.plans_for
             # a five-year plan spans five years: a single year inside it is a weaker pointer
             span = max(len(info.plans_for), 1)
             if back:
-                score = 1.0 if want != "target" else 0.6
+                score = 1.0 if want != "target" else 0.5
                 if len(info.looks_back) > 1 and span > 1:
                     score *= 0.5
                 if score > w:
                     w, why = score, "回顾"
             if plan:
-                score = (1.0 if want != "result" else 0.6) * (1.0 if span <= 1 or len(years) > 1 else 0.5)
+                score = {"target": 1.0, "result": 0.5}.get(want, 0.8) * (
+                    1.0 if span <= 1 or len(years) > 1 else 0.5
+                )
                 if score > w:
                     w, why = score, "计划"
         if kinds:
@@ -210,7 +217,7 @@ def route(
             elif w and years:
                 w *= 0.5
         if w > 0:
-            routes[info.file] = Route(info.file, min(w, 1.0), why)
+            routes[info.file] = Route(info.file, min(w, 1.0), why, any_back, any_plan)
     return sorted(routes.values(), key=lambda r: -r.weight)
 
 
@@ -245,6 +252,7 @@ def understand(
         filters=filters,
         notes=notes,
         uncovered_years=uncovered,
+        intent=want,
     )
     titles = {i.file: _short_title(i) for i in catalog}
     if query.docs and years:
