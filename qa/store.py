@@ -151,6 +151,7 @@ def make_faiss_index(vectors: np.ndarray, kind: str) -> Any:
 
     n, dim = vectors.shape if vectors.size else (0, vectors.shape[1] if vectors.ndim == 2 else 0)
     kind = kind.lower()
+    index: Any  # the FAISS classes differ per kind
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
