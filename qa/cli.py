@@ -61,7 +61,8 @@ def progress_bar(description: str) -> Iterator[object]:
 
 
 def _fail(exc: Exception) -> None:
-    err_console.print(f"[red]错误：[/red]{exc}")
+    # soft_wrap: the sentence (and the command it names) stays on one line, copyable, at any width
+    err_console.print(f"[red]错误：[/red]{exc}", soft_wrap=True)
     raise typer.Exit(code=2)
 
 
