@@ -1,0 +1,138 @@
+"""The command line: `qa ask` (readable and --json), errors as one sentence, `qa index` with a broken file,
+`qa chunk --dump`, `qa documents`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qa.cli import app
+from qa.store import IndexStore
+
+# the session index fixtures live in test_store.py (built once per session, shared by these modules)
+import test_store as shared  # noqa: E402  isort: skip
+from test_store import DOCUMENTS, REPO, BuiltIndex  # noqa: E402  isort: skip
+
+built_index = shared.built_index
+real_encoder = shared.real_encoder
+session_settings = shared.session_settings
+
+pytestmark = pytest.mark.integration
+
+R2024 = "2024-zhengzhou-government-work-report.txt"
+KEYWORDS = "2023-zhengzhou-government-work-report-keywords.txt"
+
+
+@pytest.fixture
+def run(built_index: BuiltIndex):
+    """Invoke the CLI in-process with the session cache."""
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, list(args), env={"QA_CACHE_DIR": built_index.settings.cache_dir})
+
+    return invoke
+
+
+def test_ask_json(run, built_index: BuiltIndex) -> None:
+    res = run(
+        "ask",
+        "2023年郑州GDP是多少？",
+        "--index",
+        str(built_index.index),
+        "--documents",
+        str(built_index.documents),
+        "--json",
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["question"] == "2023年郑州GDP是多少？"
+    assert data["query"]["years"] == [2023]
+    assert len(data["hits"]) == 5
+    top = data["hits"][0]
+    assert top["passage"]["doc"] == R2024 and top["citation"] and top["rank"] == 1
+    assert isinstance(data["abstained"], bool) and data["text"]
+
+
+def test_ask_readable_with_filters(run, built_index: BuiltIndex) -> None:
+    res = run("ask", "地区生产总值增长", "--index", str(built_index.index), "--doc", R2024, "-k", "3")
+    assert res.exit_code == 0, res.output
+    assert "限定文件：2024年郑州市政府工作报告" in res.stdout
+    assert res.stdout.count("2024年郑州市政府工作报告 · ") >= 3  # three citations from that report
+    assert "[1]" in res.stdout and "[3]" in res.stdout
+
+
+def test_documents(run, built_index: BuiltIndex) -> None:
+    res = run("documents", "--index", str(built_index.index))
+    assert res.exit_code == 0, res.output
+    flat = res.stdout.replace("\n", "")  # rich wraps long lines at the console width
+    for f in DOCUMENTS.glob("*.txt"):
+        assert f.name in flat
+    assert "108 段" in flat or "段" in flat
+
+
+def test_empty_question_is_one_sentence_without_traceback(built_index: BuiltIndex) -> None:
+    qa = Path(sys.executable).with_name("qa")
+    cmd = [str(qa)] if qa.exists() else [sys.executable, "-m", "qa.cli"]
+    out = subprocess.run(
+        [*cmd, "ask", "", "--index", str(built_index.index)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**__import__("os").environ, "QA_CACHE_DIR": built_index.settings.cache_dir},
+    )
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr + out.stdout
+    lines = [ln for ln in (out.stderr + out.stdout).splitlines() if ln.strip()]
+    assert len(lines) == 1 and "请输入问题" in lines[0], lines
+
+
+def test_missing_index_names_the_fix(run, tmp_path: Path) -> None:
+    res = run("documents", "--index", str(tmp_path / "none"))
+    assert res.exit_code == 2
+    assert (
+        "run `qa index --index " in res.output
+        and len(res.output.strip().splitlines()) == 1
+        and "Traceback" not in res.output
+    )
+    # no index and no documents folder to build one from: one sentence about the folder
+    res = run(
+        "ask", "2023年郑州GDP是多少？", "--index", str(tmp_path / "none"), "--documents", str(tmp_path / "no")
+    )
+    assert res.exit_code == 2
+    assert "does not exist" in res.output and "Traceback" not in res.output
+
+
+def test_index_reports_a_broken_file_and_indexes_the_rest(run, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(DOCUMENTS / KEYWORDS, docs / KEYWORDS)
+    shutil.copy(DOCUMENTS / "catalog.toml", docs / "catalog.toml")
+    (docs / "broken-report.docx").write_bytes(b"PK\x03\x04 this is not really a zip archive" * 10)
+    (docs / "blank.txt").write_text("\n\n   \n", encoding="utf-8")
+    res = run("index", "--documents", str(docs), "--index", str(tmp_path / "index"))
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "broken-report.docx" in out and "blank.txt" in out
+    assert "Traceback" not in out
+    store = IndexStore.open(tmp_path / "index")
+    assert set(store.manifest.documents) == {KEYWORDS}
+    assert store.manifest.passages > 10
+
+
+def test_chunk_dump(run, tmp_path: Path) -> None:
+    dump = tmp_path / "x.jsonl"
+    res = run("chunk", str(DOCUMENTS), "--dump", str(dump))
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in dump.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) > 500
+    assert {r["doc"] for r in rows} == {p.name for p in DOCUMENTS.glob("*.txt")}
+    assert all(r["text"] and r["citation"] and r["span"]["start_line"] >= 1 for r in rows)
+    assert len({r["id"] for r in rows}) == len(rows)
