@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 # Before gradio is imported: no telemetry, no update check.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -70,6 +70,7 @@ CSS = """
 }
 """
 
+PRIVATE: Literal["private"] = "private"
 SCROLL_TO_LAST_QUESTION = """() => {
   setTimeout(() => {
     const rows = document.querySelectorAll('#qa-chat .user-row');
@@ -340,23 +341,41 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
             upload_btn = gr.Button("加入索引", elem_id="qa-upload-btn")
             upload_status = gr.HTML(elem_id="qa-upload-status")
 
+        # The documented API is qa.api under /api; Gradio's endpoints only carry the page's events.
         inputs = [chat, history, doc_filter, year_filter, k, rerank]
         outputs = [chat, history, question]
         # Retrieval is safe for concurrent readers, so questions need not queue behind each other.
         # After a reply, scroll to the new question so the answer line is in view, not the last card.
         events = [
-            question.submit(respond, [question, *inputs], outputs, concurrency_limit=8),
-            send.click(respond, [question, *inputs], outputs, concurrency_limit=8),
-            *(b.click(respond, [b, *inputs], outputs, concurrency_limit=8) for b in example_buttons),
+            question.submit(
+                respond, [question, *inputs], outputs, concurrency_limit=8, api_visibility=PRIVATE
+            ),
+            send.click(respond, [question, *inputs], outputs, concurrency_limit=8, api_visibility=PRIVATE),
+            *(
+                b.click(respond, [b, *inputs], outputs, concurrency_limit=8, api_visibility=PRIVATE)
+                for b in example_buttons
+            ),
         ]
         for ev in events:
             ev.then(None, None, None, js=SCROLL_TO_LAST_QUESTION)
-        clear_btn.click(clear, None, [chat, history])
+        clear_btn.click(clear, None, [chat, history], api_visibility=PRIVATE)
+
+        def refresh() -> tuple[str, Any, Any]:
+            return (
+                render_documents(retriever),
+                gr.update(choices=_doc_choices(retriever)),
+                gr.update(choices=_year_choices(retriever)),
+            )
+
+        # Each page load shows the documents as they are now (another user may have uploaded one);
+        # it also runs Gradio's event queue once before the first question.
+        ui.load(refresh, None, [docs_html, doc_filter, year_filter], api_visibility=PRIVATE)
         upload_btn.click(
             upload,
             [files],
             [upload_status, docs_html, doc_filter, year_filter, files],
             concurrency_limit=1,
+            api_visibility=PRIVATE,
         )
     return ui
 
