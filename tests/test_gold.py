@@ -105,3 +105,25 @@ def test_load_gold_rejects_duplicate_ids_and_missing_file(tmp_path: Path) -> Non
         load_gold(f)
     with pytest.raises(QAError, match="does not exist"):
         load_gold(tmp_path / "nope.jsonl")
+
+
+def test_every_answer_survives_cleaning_and_chunking(gold, documents_dir: Path) -> None:
+    # An answer the cleaner drops or the chunker always cuts can never be retrieved.
+    from qa.config import Settings
+    from qa.indexer import chunker_config
+    from qa.ingest import load_corpus
+
+    for chunker in ("chinese", "naive"):
+        cs, _, _ = chunker_config(Settings(chunker=chunker))
+        corpus = load_corpus(documents_dir, cs, chunker)
+        by_doc: dict[str, list[str]] = {}
+        for d in corpus.docs:
+            for p in d.passages:
+                by_doc.setdefault(p.doc, []).append(normalize_for_match(p.text))
+        unreachable = [
+            q.id
+            for q in gold
+            if q.answerable
+            and not any(normalize_for_match(a) in t for a in q.answers for t in by_doc.get(q.doc or "", []))
+        ]
+        assert unreachable == [], (chunker, unreachable)
