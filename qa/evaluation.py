@@ -580,8 +580,14 @@ def default_compare_configs(base: Any, rerankers: Sequence[str] = ()) -> dict[st
 
 def index_key(settings: Any) -> str:
     """A folder-safe name for the index a configuration needs (same key = same index)."""
+    import hashlib
+
     parts = [f"{f}={getattr(settings, f)}" for f in _INDEX_FIELDS if hasattr(settings, f)]
-    return re.sub(r"[^0-9A-Za-z=._-]+", "_", "-".join(parts))[:120]
+    digest = hashlib.sha1("|".join(parts).encode("utf-8")).hexdigest()[:10]
+    readable = re.sub(
+        r"[^0-9A-Za-z._-]+", "_", f"{getattr(settings, 'chunker', '')}-{getattr(settings, 'model', '')}"
+    )
+    return f"{readable[:40]}-{digest}"
 
 
 def compare_configs(

@@ -146,3 +146,12 @@ def test_compare_configs_on_a_subset(tmp_path: Path, documents_dir: Path) -> Non
     assert [r["config"] for r in rows] == ["naive baseline", "BM25 only"]
     assert (tmp_path / "compare.md").read_text(encoding="utf-8").count("\n| ") >= 2
     assert len(list((tmp_path / "indexes").iterdir())) == 2
+
+
+@pytest.mark.unit
+def test_index_key_separates_every_index_setting() -> None:
+    base = Settings()
+    assert index_key(base) == index_key(base.with_(reranker="none", retrieval_mode="lexical"))
+    for change in ({"faiss_index": "hnsw"}, {"chunk_max_chars": 500}, {"model": "BAAI/bge-small-zh-v1.5"}):
+        assert index_key(base.with_(**change)) != index_key(base), change
+    assert "/" not in index_key(base.with_(model="BAAI/bge-small-zh-v1.5"))
