@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -39,7 +39,7 @@ def _settings(config: Path | None, **overrides: object) -> Settings:
 
 
 @contextmanager
-def progress_bar(description: str) -> Iterator[object]:
+def progress_bar(description: str) -> Iterator[Callable[[str, float | None], None]]:
     """A rich progress bar whose callback takes (message, fraction or None)."""
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -83,7 +83,7 @@ def index_cmd(
         with progress_bar("扫描文件") as cb:
             report = update_index(
                 documents or Path(s.documents_dir), index or Path(s.index_dir), s, force=force, progress=cb
-            )  # type: ignore[arg-type]
+            )
     except QAError as exc:
         _fail(exc)
         return
@@ -159,7 +159,7 @@ def ask_cmd(
         build = not (idx / "CURRENT").exists() and docs_dir.is_dir()
         if build:
             with progress_bar("建立索引") as cb:
-                r = Retriever.open(idx, s, documents_dir=docs_dir, build=True, progress=cb)  # type: ignore[arg-type]
+                r = Retriever.open(idx, s, documents_dir=docs_dir, build=True, progress=cb)
         else:
             r = Retriever.open(idx, s, documents_dir=docs_dir)
         filters = {"doc": doc or [], "year": year or []}
@@ -235,7 +235,7 @@ def eval_cmd(
             s = s.with_(reranker=reranker[0])
         idx = index or Path(s.index_dir)
         with progress_bar("准备索引") as cb:
-            r = Retriever.open(idx, s, documents_dir=docs_dir, build=True, progress=cb)  # type: ignore[arg-type]
+            r = Retriever.open(idx, s, documents_dir=docs_dir, build=True, progress=cb)
         metrics = run_eval(r, questions, out, k=k)
         print_metrics(metrics, title=f"{gold.name}")
         console.print(f"written to {out}/ (metrics.json, run.jsonl, report.md)")
@@ -273,7 +273,7 @@ def fit_reranker_cmd(
         s = _settings(config, reranker="none")
         docs_dir = documents or Path(s.documents_dir)
         with progress_bar("准备索引") as cb:
-            r = Retriever.open(index or Path(s.index_dir), s, documents_dir=docs_dir, build=True, progress=cb)  # type: ignore[arg-type]
+            r = Retriever.open(index or Path(s.index_dir), s, documents_dir=docs_dir, build=True, progress=cb)
         report = fit_and_save(r, load_gold(gold), out or DEFAULT_WEIGHTS, folds=folds, l2=l2)
     except QAError as exc:
         _fail(exc)
