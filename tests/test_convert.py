@@ -151,7 +151,8 @@ def test_tokenizer_sanity(converted: Path, st_model) -> None:
     sentence = "2023年郑州市地区生产总值增长7.4%，达到1.36万亿元。"
     ids = tok(sentence)["input_ids"]
     assert ids[0] == 0 and ids[-1] == 2 and 3 not in ids
-    assert tok.decode(ids, skip_special_tokens=True) == sentence
+    # The nmt_nfkc map turns the full-width comma into a half-width one; everything else survives.
+    assert tok.decode(ids, skip_special_tokens=True) == sentence.replace("，", ",")
     config = json.loads((converted / "config_sentence_transformers.json").read_text(encoding="utf-8"))
     assert config["prompts"] == {"query": "query: ", "passage": "passage: ", "document": "passage: "}
     assert config["default_prompt_name"] is None
