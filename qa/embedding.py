@@ -113,8 +113,10 @@ class SentenceTransformerEncoder:
             self.passage_prompt = own.get("document") or own.get("passage") or ""
         else:
             self.query_prompt, self.passage_prompt = known_prompts(name)
-        base = fingerprint_base or _weights_identity(name)
-        self.fingerprint = _fingerprint("sentence-transformers", base, self.query_prompt, self.passage_prompt)
+        # A given fingerprint (the default model's) is kept as is, so both default backends share it.
+        self.fingerprint = fingerprint_base or _fingerprint(
+            "sentence-transformers", _weights_identity(name), self.query_prompt, self.passage_prompt
+        )
 
     def _encode(self, texts: list[str], prompt: str, batch_size: int) -> np.ndarray:
         if not texts:
