@@ -184,7 +184,7 @@ def test_build_killed_midway_leaves_the_old_index_usable(private_index: BuiltInd
     old = IndexStore.open(idx)
     # a larger folder: the whole corpus plus new text the build has to embed (several seconds of work)
     (docs / "2099-extra-a.txt").write_text(
-        real_excerpt(new_marker(), paragraphs=8, start=10), encoding="utf-8"
+        real_excerpt(new_marker(), paragraphs=5, start=10), encoding="utf-8"
     )
     rng = random.Random(os.getpid())
     env = {**os.environ, "PYTHONPATH": str(REPO)}
