@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from qa.text import normalize
+from qa.text import normalize, term_present, term_weight
 from qa.types import Hit, Query
 
 _SENT_RE = re.compile(r"[^。！？；!?;]*[。！？；!?;]+[”’」』）)]*|[^。！？；!?;]+$")
@@ -56,13 +56,14 @@ def asks_quantity(normalized_question: str) -> bool:
 
 def best_sentence(query: Query, terms: Sequence[str], idf: dict[str, float], text: str) -> tuple[str, float]:
     """The sentence of `text` that covers the question best, and its score (0..1)."""
-    total = sum(idf.get(t, 1.0) for t in terms) or 1.0
+    weights = {t: term_weight(t, idf) for t in terms}
+    total = sum(weights.values()) or 1.0
     want_number = asks_quantity(query.normalized)
     years = [str(y) for y in query.years]
     best, best_score = "", -1.0
     for s in sentences(text):
         ns = normalize(s)
-        cov = sum(idf.get(t, 1.0) for t in terms if t in ns) / total
+        cov = sum(w for t, w in weights.items() if term_present(t, ns)) / total
         score = cov
         if want_number and re.search(r"\d", ns):
             score += 0.15
@@ -90,8 +91,8 @@ def answer_line(
     scored.sort(key=lambda x: -x[0])
     first_score, first_i, first_s = scored[0]
     line = f"{first_s}[{first_i + 1}]"
-    # a second sentence from another passage when it is nearly as good and says something else
-    if len(scored) > 1:
+    # a list question may draw a second sentence from another passage of the same document
+    if len(scored) > 1 and any(w in query.normalized for w in ("哪些", "哪几", "什么措施", "举措")):
         sc2, i2, s2 = scored[1]
         if sc2 >= 0.8 * first_score and s2 != first_s and len(first_s) + len(s2) < 220:
             line += f"{s2}[{i2 + 1}]"

@@ -112,6 +112,14 @@ class FeatureReranker:
             encoding="utf-8",
         )
 
+    def answer_probability(self, candidate: Candidate) -> float | None:
+        """Calibrated probability that this candidate holds the answer (None if not fitted)."""
+        aw = self.meta.get("abstain_weights")
+        if not aw:
+            return None
+        z = sum(float(aw.get(f, 0.0)) * candidate.features.get(f, 0.0) for f in FEATURES)
+        return sigmoid(z + float(self.meta.get("abstain_bias", 0.0)))
+
     def matrix(self, candidates: Sequence[Candidate]) -> np.ndarray:
         """Feature matrix [n, len(FEATURES)]."""
         return np.asarray([[c.features.get(f, 0.0) for f in FEATURES] for c in candidates], dtype=np.float64)

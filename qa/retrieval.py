@@ -19,9 +19,18 @@ from qa.config import Settings, load_settings
 from qa.errors import IndexProblem, QAError
 from qa.indexer import UpdateReport, update_index
 from qa.ingest.loaders import SUPPORTED_SUFFIXES as DOCUMENT_SUFFIXES
-from qa.rerank import Candidate, FeatureReranker, Reranker, load_reranker, sigmoid
+from qa.rerank import Candidate, FeatureReranker, Reranker, load_reranker
 from qa.store import IndexStore, Progress, sha256_bytes
-from qa.text import DESIGNATORS, char_bigrams, expand_terms, normalize, numbers, tokenize
+from qa.text import (
+    DESIGNATORS,
+    char_bigrams,
+    expand_terms,
+    normalize,
+    numbers,
+    term_present,
+    term_weight,
+    tokenize,
+)
 from qa.types import Answer, DocumentInfo, Hit, Query
 from qa.understand import Route, filter_docs, has_content, understand
 
@@ -370,11 +379,11 @@ class Retriever:
                 c.score = c.rrf * (1.0 + 0.5 * route_w.get(c.doc, 0.0))
         cands.sort(key=lambda c: -c.score)
         timings["rerank"] = time.perf_counter() - t
-        top_prob = (
-            sigmoid(cands[0].score)
-            if isinstance(reranker, FeatureReranker)
-            else cands[0].features.get("coverage", 0.0)
-        )
+        # what abstention reads: a calibrated probability that the top passage answers, else its coverage
+        top_prob: float = cands[0].features.get("coverage", 0.0)
+        if isinstance(reranker, FeatureReranker):
+            p = reranker.answer_probability(cands[0])
+            top_prob = p if p is not None else top_prob
         hits = [
             Hit(
                 passage=prep.store.passages[c.row],
@@ -394,13 +403,18 @@ class Retriever:
         if query.uncovered_years and not query.filters:
             return True
         reranker = self._rerankers.get(self.settings.reranker)
-        threshold = 0.0
-        if isinstance(reranker, FeatureReranker):
-            threshold = float(reranker.meta.get("abstain_threshold", 0.0))
-        if threshold and top_prob < threshold:
+        if (
+            isinstance(reranker, FeatureReranker)
+            and "abstain_threshold" in reranker.meta
+            and top_prob < float(reranker.meta["abstain_threshold"])
+        ):
             return True
         # key terms of the question that occur nowhere in the corpus (another city, an unknown project)
-        missing = [t for t in terms if len(t) >= 2 and t not in prep.idf and not t.isdigit()]
+        missing = [
+            t
+            for t in terms
+            if len(t) >= 2 and t not in prep.idf and not t.isdigit() and term_weight(t, prep.idf) == 1.0
+        ]
         return bool(terms) and len(missing) >= max(1, math.ceil(len(terms) * 0.5))
 
 
@@ -421,7 +435,8 @@ def add_features(
     if not cands:
         return
     idf = prep.idf
-    total_idf = sum(idf.get(t, 1.0) for t in terms) or 1.0
+    weights = {t: term_weight(t, idf) for t in terms}
+    total_idf = sum(weights.values()) or 1.0
     qbig = char_bigrams(query.normalized)
     years = {str(y) for y in query.years}
     qnums = {n for n in numbers(query.normalized) if n not in years}
@@ -440,7 +455,9 @@ def add_features(
         f["dense_gap"] = c.dense - max_dense
         f["bm25"] = c.bm25 / max_bm25 if max_bm25 > 0 else 0.0
         f["rrf"] = c.rrf / max_rrf
-        f["coverage"] = sum(idf.get(t, 1.0) for t in terms if t in text) / total_idf if terms else 0.0
+        f["coverage"] = (
+            sum(w for t, w in weights.items() if term_present(t, text)) / total_idf if terms else 0.0
+        )
         f["bigram"] = sum(1 for b in qbig if b in text) / len(qbig) if qbig else 0.0
         f["numbers"] = sum(1 for n in qnums if n in text) / len(qnums) if qnums else 0.0
         f["year_text"] = 1.0 if years and any(y in text for y in years) else 0.0
@@ -455,7 +472,7 @@ def add_features(
         f["route_misfit"] = (
             1.0 if r and ((want == "target" and not r.plan) or (want == "result" and not r.back)) else 0.0
         )
-        f["heading"] = sum(1 for t in terms if t in sec) / len(terms) if terms and sec else 0.0
+        f["heading"] = sum(1 for t in terms if term_present(t, sec)) / len(terms) if terms and sec else 0.0
         f["length"] = math.log(max(len(c.text), 10) / 200.0)
         f["numeric_q"] = 1.0 if numeric_q and re.search(r"\d", text) else 0.0
         f["kind"] = 1.0 if query.kinds and prep.kinds.get(c.doc) in query.kinds else 0.0
@@ -464,7 +481,7 @@ def add_features(
         best_num = 0.0
         if terms:
             for sent in _sentences_of(prep.store, c.row):
-                cov = sum(idf.get(t, 1.0) for t in terms if t in sent) / total_idf
+                cov = sum(w for t, w in weights.items() if term_present(t, sent)) / total_idf
                 if cov > best:
                     best = cov
                     best_num = 1.0 if numeric_q and re.search(r"\d", sent) else 0.0

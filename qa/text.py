@@ -235,3 +235,16 @@ def expand_terms(terms: list[str]) -> list[str]:
         for syn in SYNONYMS.get(t, ()):
             extra.extend(tokenize(syn, normalized=True) if syn != t else [])
     return [e for e in extra if e not in terms]
+
+
+def term_present(term: str, text: str) -> bool:
+    """The term, or one of its report-wording synonyms, occurs in (normalised) text."""
+    return term in text or any(s in text for s in SYNONYMS.get(term, ()))
+
+
+def term_weight(term: str, idf: dict[str, float]) -> float:
+    """idf of a term; for a colloquial term absent from the corpus, the idf of its report wording."""
+    if term in idf:
+        return idf[term]
+    alts = [idf[s] for s in SYNONYMS.get(term, ()) if s in idf]
+    return max(alts) if alts else 1.0
