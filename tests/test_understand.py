@@ -162,3 +162,14 @@ def test_explicit_filters_are_validated(catalog) -> None:
         understand("地区生产总值", catalog, filters={"doc": ["2099-nowhere.txt"]})
     with pytest.raises(QAError, match="年份"):
         understand("地区生产总值", catalog, filters={"year": ["去年"]})
+
+
+@pytest.mark.xfail(
+    reason="'是多少' counts as a result word, so a question about a target that asks 'how much' reads as "
+    "unclear and the report that looks back on the year outranks the one that plans for it",
+    strict=False,
+)
+def test_target_question_asking_how_much_is_a_target(catalog) -> None:
+    _, routes, want = understand("2020年地区生产总值的预期增长目标是多少？", catalog)
+    assert want == "target"
+    assert routes[0].doc == "2020-zhengzhou-government-work-report.txt"
