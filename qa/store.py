@@ -20,6 +20,7 @@ points CURRENT at it, so a build killed at any moment leaves the previous versio
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -394,7 +395,10 @@ def write_version(
         progress("建立 FAISS 索引", None)
         import faiss
 
-        faiss.write_index(make_faiss_index(vectors, faiss_index), str(tmp / "dense.faiss"))
+        try:
+            faiss.write_index(make_faiss_index(vectors, faiss_index), str(tmp / "dense.faiss"))
+        except RuntimeError as exc:  # FAISS reports a failed write (disk full) as a RuntimeError
+            raise OSError(errno.EIO, "FAISS could not write dense.faiss (disk full?)") from exc
         progress("建立 BM25 词法索引", None)
         # the heading travels with every passage of its section into the lexical index
         LexicalIndex.build([p.embed_text for p in passages]).save(tmp / "lexical")
@@ -431,9 +435,23 @@ def write_version(
         os.rename(tmp, final)
         _fsync_dir(index_dir)
         cur_tmp = index_dir / f".CURRENT.{os.getpid()}.tmp"
-        _write_file(cur_tmp, final.name.encode("utf-8"))
-        os.replace(cur_tmp, index_dir / "CURRENT")
+        try:
+            _write_file(cur_tmp, final.name.encode("utf-8"))
+            os.replace(cur_tmp, index_dir / "CURRENT")
+        except BaseException:
+            # CURRENT still names the previous version: the new one must not linger as a stray copy
+            with contextlib.suppress(OSError):
+                cur_tmp.unlink()
+            shutil.rmtree(final, ignore_errors=True)
+            raise
         _fsync_dir(index_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        # disk full, a size limit, permissions: the live version was never touched
+        raise IndexProblem(
+            f"Writing the new index into {index_dir} failed ({exc.strerror or exc}), so the previous "
+            f"index is still the one in use; free some disk space and run `qa index` again."
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
