@@ -26,8 +26,14 @@ _QUANTITY_WORDS = (
 
 
 def sentences(text: str) -> list[str]:
-    """Sentences of a passage, punctuation kept (a light splitter: passages are already clean)."""
-    return [s.strip() for s in _SENT_RE.findall(text) if s.strip()]
+    """Sentences of a passage, punctuation kept; a heading line (short, no sentence end) is left out."""
+    out = []
+    for line in text.split("\n"):
+        for s in _SENT_RE.findall(line):
+            s = s.strip()
+            if s and not (len(s) < 40 and not re.search(r"[。！？；!?;]", s)):
+                out.append(s)
+    return out
 
 
 _UNIT_RE = re.compile(

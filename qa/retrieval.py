@@ -402,6 +402,8 @@ class Retriever:
             return True
         if query.uncovered_years and not query.filters:
             return True
+        if query.other_places and not any(p in hits[0].passage.text for p in query.other_places):
+            return True
         reranker = self._rerankers.get(self.settings.reranker)
         if (
             isinstance(reranker, FeatureReranker)
@@ -490,31 +492,19 @@ def add_features(
         f["unit"] = 1.0 if unit_re is not None and unit_re.search(text) else 0.0
 
 
-_NORM_CACHE: dict[tuple[int, int], str] = {}
-
-
 def _norm_passage(store: IndexStore, row: int) -> str:
-    key = (id(store), row)
-    v = _NORM_CACHE.get(key)
+    memo = store.memo["norm"]
+    v = memo.get(row)
     if v is None:
-        if len(_NORM_CACHE) > 200_000:
-            _NORM_CACHE.clear()
-        v = normalize(store.passages[row].text)
-        _NORM_CACHE[key] = v
+        v = memo[row] = normalize(store.passages[row].text)
     return v
 
 
-_SENT_CACHE: dict[tuple[int, int], list[str]] = {}
-
-
 def _sentences_of(store: IndexStore, row: int) -> list[str]:
-    key = (id(store), row)
-    v = _SENT_CACHE.get(key)
+    memo = store.memo["sentences"]
+    v = memo.get(row)
     if v is None:
-        if len(_SENT_CACHE) > 200_000:
-            _SENT_CACHE.clear()
-        v = [s for s in re.split(r"(?<=[。！？；!?;])", _norm_passage(store, row)) if s.strip()]
-        _SENT_CACHE[key] = v
+        v = memo[row] = [s for s in re.split(r"(?<=[。！？；!?;])", _norm_passage(store, row)) if s.strip()]
     return v
 
 

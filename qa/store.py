@@ -246,6 +246,8 @@ class IndexStore:
         self.doc_rows = {d: np.asarray(r, dtype=np.int64) for d, r in rows.items()}
         self.doc_of_row = np.asarray([p.doc for p in passages], dtype=object)
         self._sources: dict[str, str] = {}
+        # per-version memo for derived text (normalised passages, their sentences): lives and dies with it
+        self.memo: dict[str, dict[int, Any]] = {"norm": {}, "sentences": {}}
 
     # -- opening --------------------------------------------------------------------------
     @classmethod

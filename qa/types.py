@@ -98,6 +98,7 @@ class Query:
     notes: list[str] = field(default_factory=list)  # e.g. "问题过长，已截断到500字"
     uncovered_years: list[int] = field(default_factory=list)  # years no document covers
     intent: str = ""  # "target" (asks about a plan), "result" (an outcome) or "" (unclear)
+    other_places: list[str] = field(default_factory=list)  # places named that the reports are not about
 
     def describe(self) -> str:
         """'按2023年检索：2024年政府工作报告' style explanation."""

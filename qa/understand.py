@@ -42,35 +42,108 @@ _KIND_WORDS = {
     "政府工作报告": ("政府工作报告", "工作报告"),
 }
 _TARGET_WORDS = (
-    "目标",
-    "计划",
-    "预期",
-    "力争",
-    "打算",
-    "将要",
-    "要达到",
-    "预计",
-    "安排",
-    "任务",
-    "重点",
-    "争取",
-    "部署",
+    *("目标", "计划", "预期", "力争", "打算", "将要", "要", "预计", "安排", "任务", "争取", "部署", "确保"),
+    *("控制在", "将", "准备", "拟", "规划", "plan", "target"),
 )
 _RESULT_WORDS = (
-    "完成",
-    "实现了",
-    "达到了",
-    "取得",
-    "成效",
-    "成绩",
-    "回顾",
-    "去年",
-    "增长了",
-    "多少",
-    "是多少",
+    *("完成", "实现了", "达到了", "取得", "成效", "成绩", "回顾", "去年", "增长了", "了多少", "全年"),
+    *("实际", "比上年", "累计", "已经", "已", "了"),
 )
 _FOLLOWUP_RE = re.compile(r"^(那么?|那|还有|另外|同样|再问|and|what about|how about)", re.IGNORECASE)
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
+
+
+# Cities and provinces other than the one the corpus is about. A question about one of them (and not
+# about the corpus's own city) is out of scope even when the reports mention the place in passing.
+OTHER_PLACES = tuple(
+    [
+        "北京",
+        "上海",
+        "天津",
+        "重庆",
+        "广州",
+        "深圳",
+        "杭州",
+        "南京",
+        "苏州",
+        "武汉",
+        "成都",
+        "西安",
+        "长沙",
+        "合肥",
+        "济南",
+        "青岛",
+        "沈阳",
+        "大连",
+        "长春",
+        "哈尔滨",
+        "石家庄",
+        "太原",
+        "呼和浩特",
+        "南昌",
+        "福州",
+        "厦门",
+        "南宁",
+        "海口",
+        "贵阳",
+        "昆明",
+        "拉萨",
+        "兰州",
+        "西宁",
+        "银川",
+        "乌鲁木齐",
+        "宁波",
+        "无锡",
+        "东莞",
+        "佛山",
+        "洛阳",
+        "开封",
+        "新乡",
+        "焦作",
+        "许昌",
+        "南阳",
+        "安阳",
+        "商丘",
+        "信阳",
+        "周口",
+        "平顶山",
+        "漯河",
+        "鹤壁",
+        "濮阳",
+        "三门峡",
+        "驻马店",
+        "河北",
+        "山西",
+        "内蒙古",
+        "辽宁",
+        "吉林",
+        "黑龙江",
+        "江苏",
+        "浙江",
+        "安徽",
+        "福建",
+        "江西",
+        "山东",
+        "湖北",
+        "湖南",
+        "广东",
+        "广西",
+        "海南",
+        "四川",
+        "贵州",
+        "云南",
+        "西藏",
+        "陕西",
+        "甘肃",
+        "青海",
+        "宁夏",
+        "新疆",
+        "台湾",
+        "香港",
+        "澳门",
+    ]
+)
+HOME_PLACES = ("郑州", "河南", "中原", "航空港", "郑东")
 
 
 @dataclass
@@ -242,6 +315,7 @@ def understand(
     covered = {y for info in catalog for y in (*info.looks_back, *info.plans_for)}
     delivered = {info.year for info in catalog if info.year}
     uncovered = [y for y in years if y not in covered and y not in delivered]
+    others = [] if any(h in norm for h in HOME_PLACES) else [p for p in OTHER_PLACES if p in norm]
     filters = _check_filters(filters, catalog)
     query = Query(
         text=text,
@@ -253,6 +327,7 @@ def understand(
         notes=notes,
         uncovered_years=uncovered,
         intent=want,
+        other_places=others,
     )
     titles = {i.file: _short_title(i) for i in catalog}
     if query.docs and years:
