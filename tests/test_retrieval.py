@@ -92,9 +92,6 @@ def test_traditional_question_finds_the_same_passage(retriever: Retriever) -> No
     assert {h.passage.id for h in traditional[:3]} == {h.passage.id for h in simplified[:3]}
 
 
-@pytest.mark.xfail(
-    reason="the README's example question abstains although its top passage is right", strict=False
-)
 def test_headline_question_is_answered(retriever: Retriever) -> None:
     ans = retriever.ask("2023年郑州GDP是多少？")
     assert ans.hits[0].passage.doc == R2024
@@ -118,13 +115,7 @@ def test_abstains_on_an_uncovered_year_but_shows_the_nearest(retriever: Retrieve
     "question",
     [
         "广州地铁有几条线路？",
-        pytest.param(
-            "乌鲁木齐市的冰雪旅游节办了几届？",
-            marks=pytest.mark.xfail(
-                reason="3 of 7 terms unknown (乌鲁木齐市 among them) stays under the 50% rule: answers about 文旅",
-                strict=False,
-            ),
-        ),
+        "乌鲁木齐市的冰雪旅游节办了几届？",
     ],
 )
 def test_abstains_on_another_city(retriever: Retriever, question: str) -> None:
