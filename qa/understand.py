@@ -168,7 +168,7 @@ def clean_question(text: str, max_chars: int) -> tuple[str, list[str]]:
     if not text:
         raise QAError("请输入问题（问题不能为空）。")
     if len(text) > max_chars:
-        text = text[:max_chars]
+        text = text[:max_chars].rstrip()
         notes.append(f"问题过长，已截取前{max_chars}字")
     return text, notes
 
@@ -360,11 +360,16 @@ def _short_title(info: DocumentInfo) -> str:
 def _check_filters(filters: dict | None, catalog: Sequence[DocumentInfo]) -> dict:
     if not filters:
         return {}
+    if not isinstance(filters, dict):
+        raise QAError('筛选条件必须是字典，例如 {"doc": ["文件名.txt"], "year": [2023]}。')
     out: dict = {}
     files = {i.file for i in catalog}
     docs = filters.get("doc") or filters.get("docs") or []
     if isinstance(docs, str):
         docs = [docs]
+    # filters also arrive from Python callers (LangChain, notebooks), not only through the validated API
+    if not isinstance(docs, list | tuple | set) or not all(isinstance(d, str) for d in docs):
+        raise QAError('文件筛选必须是文件名列表，例如 ["2024-zhengzhou-government-work-report.txt"]。')
     unknown = [d for d in docs if d not in files]
     if unknown:
         raise QAError(f"没有这个文件：{'、'.join(unknown)}；可用的文件见 /api/documents 或 `qa documents`。")
@@ -375,7 +380,7 @@ def _check_filters(filters: dict | None, catalog: Sequence[DocumentInfo]) -> dic
         years = [years]
     try:
         ys = [int(y) for y in years]
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise QAError("年份筛选必须是整数年份，例如 2023。") from exc
     if ys:
         out["year"] = ys
