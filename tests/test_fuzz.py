@@ -1,0 +1,259 @@
+"""Fuzzing: hypothesis on the cleaner (offset map), the chunker and the question parser, and schemathesis
+against the HTTP API's own OpenAPI spec (no 500s, whatever the generated request)."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qa.chunking import ChunkerSettings, chunk_text, split_sentences
+from qa.errors import QAError
+from qa.ingest.clean import clean_text
+from qa.ingest.structure import find_sections
+from qa.understand import clean_question, extract_years, resolve_followup, understand
+
+DOCS = Path(__file__).resolve().parent.parent / "documents"
+REPORT_LINES = [
+    ln for p in sorted(DOCS.glob("*.txt")) for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()
+][::7]
+
+# text that looks like the corpus: real report lines, cut anywhere, mixed with the noise the cleaner handles
+NOISE = [
+    "\n",
+    "\n\n",
+    " ",
+    "\u3000",
+    "\ufffd",
+    "\x00",
+    "\x0c",
+    "\u200b",
+    "\ufeff",
+    "\ue000",
+    "－ 12 －",
+    "第 3 页",
+    "www.example.cn",
+    "（一）",
+    "一、",
+    "第二章",
+    "【关键词】",
+    "专栏1",
+    "## ",
+    "１２３４",
+    "％",
+    ",",
+    ":",
+    "。",
+    "”",
+    "\r\n",
+    "\t",
+    "\ud7ff",
+    "𠀀",
+    "😀",
+]
+piece = st.one_of(
+    st.sampled_from(REPORT_LINES).flatmap(
+        lambda ln: st.tuples(st.integers(0, len(ln)), st.integers(0, len(ln))).map(
+            lambda ab: ln[min(ab) : max(ab)]
+        )
+    ),
+    st.sampled_from(NOISE),
+    st.text(max_size=12),
+)
+corpus_like = st.lists(piece, max_size=40).map("".join)
+any_text = st.one_of(corpus_like, st.text(max_size=300))
+
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# ---- cleaner ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.unit
+@FUZZ
+@given(any_text)
+def test_clean_text_offsets_stay_consistent(text: str) -> None:
+    """len(offsets) == len(clean)+1, offsets rise, stay inside the original, and map characters back."""
+    c = clean_text(text)
+    offs = [int(x) for x in c.offsets]
+    assert len(offs) == len(c.text) + 1
+    assert all(a <= b for a, b in zip(offs[:-1], offs[1:], strict=True)), "offsets are monotonic"
+    assert all(0 <= o <= len(text) for o in offs)
+    if c.text:
+        assert offs[-1] <= len(text)
+        a, b = c.span_of(0, len(c.text))
+        assert 0 <= a <= b <= len(text)
+    for i, ch in enumerate(c.text):
+        if ch.isalnum() and not ch.isascii():
+            # a CJK or other letter of the clean text is the same letter in the original (or its fold)
+            o = text[offs[i]]
+            assert o == ch or o.lower() == ch.lower() or _folds(o, ch), (i, ch, o)
+
+
+def _folds(original: str, clean: str) -> bool:
+    import unicodedata
+
+    return (
+        unicodedata.normalize("NFKC", original) == clean
+        or original in "，。：；？！（）"
+        or clean in "，：；？！（）"
+    )
+
+
+@pytest.mark.unit
+@FUZZ
+@given(any_text)
+def test_clean_text_is_idempotent_enough(text: str) -> None:
+    """Cleaning clean text never raises and never invents control or replacement characters."""
+    once = clean_text(text).text
+    twice = clean_text(once).text
+    bad = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]")
+    assert not bad.search(once) and not bad.search(twice)
+
+
+# ---- chunker ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.unit
+@FUZZ
+@given(corpus_like, st.integers(20, 400), st.integers(0, 2), st.integers(0, 60))
+def test_chunker_never_raises_and_spans_fit(text: str, max_chars: int, overlap: int, min_chars: int) -> None:
+    clean = clean_text(text).text
+    s = ChunkerSettings(max_chars=max_chars, overlap_sentences=overlap, min_chars=min(min_chars, max_chars))
+    chunks = chunk_text(clean, find_sections(clean), s)
+    for ch in chunks:
+        assert 0 <= ch.start <= ch.end <= len(clean)
+        assert ch.text.strip()
+        assert ch.text in clean
+    assert "".join(split_sentences(clean)) == clean
+
+
+# ---- question parser --------------------------------------------------------------------------------
+
+questions = st.one_of(
+    st.text(max_size=600),
+    corpus_like,
+    st.lists(
+        st.sampled_from(["2023年", "那", "呢？", "十四五", "二〇二四年", "GDP", "？", "2021-2025年", "吗"])
+    ).map("".join),
+)
+
+
+@pytest.mark.unit
+@FUZZ
+@given(questions, st.lists(questions, max_size=3), st.integers(1, 600))
+def test_question_parser_only_raises_qaerror(question: str, history: list[str], max_chars: int) -> None:
+    try:
+        text, notes = clean_question(question, max_chars)
+    except QAError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    assert text and len(text) <= max_chars and text == text.strip()
+    text.encode("utf-8")
+    try:
+        query, routes, _ = understand(question, [], history, None, max_chars)
+    except QAError:
+        return
+    assert all(1949 <= y <= 2100 for y in query.years)
+    assert extract_years(query.normalized) == query.years
+    resolve_followup(text, history)
+
+
+@pytest.mark.unit
+@FUZZ
+@given(
+    st.one_of(st.none(), st.integers(), st.floats(), st.binary(max_size=20), st.lists(st.text(max_size=3)))
+)
+def test_non_text_questions_are_a_qaerror(value: Any) -> None:
+    with pytest.raises(QAError):
+        clean_question(value, 500)
+
+
+@pytest.mark.unit
+@FUZZ
+@given(
+    st.dictionaries(
+        st.sampled_from(["doc", "docs", "year", "years", "other"]),
+        st.one_of(
+            st.text(max_size=20),
+            st.integers(),
+            st.lists(
+                st.one_of(st.text(alphabet=string.digits, max_size=6), st.integers(-5, 3000), st.none())
+            ),
+        ),
+        max_size=3,
+    )
+)
+def test_filters_only_raise_qaerror(filters: dict[str, Any]) -> None:
+    try:
+        understand("2023年郑州GDP是多少？", [], (), filters)
+    except QAError as exc:
+        assert str(exc)
+
+
+# ---- schemathesis against the API ------------------------------------------------------------------
+
+import test_store as shared  # noqa: E402  isort: skip
+from test_store import BuiltIndex  # noqa: E402  isort: skip
+
+built_index = shared.built_index
+private_index = shared.private_index
+real_encoder = shared.real_encoder
+session_settings = shared.session_settings
+
+
+@pytest.fixture(scope="module")
+def api_app(
+    built_index: BuiltIndex, real_encoder: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The real API over a private copy of the session index (uploads land in that copy)."""
+    from qa.api import create_api
+    from qa.retrieval import Retriever
+
+    copy = built_index.copy(tmp_path_factory.mktemp("fuzz-api"))
+    settings = copy.settings.with_(max_upload_mb=1)
+    r = Retriever.open(copy.index, settings, documents_dir=copy.documents)
+    r._encoder = real_encoder
+    yield create_api(lambda: r, settings)
+
+
+@pytest.mark.integration
+def test_schemathesis_finds_no_server_errors(api_app: Any) -> None:
+    """Requests generated from /openapi.json (valid and invalid bodies) never get a 500."""
+    import schemathesis
+
+    schema = schemathesis.openapi.from_asgi("/openapi.json", api_app)
+    seen: dict[str, int] = {}
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        op = result.ok()
+        examples = 12 if op.path == "/api/documents" and op.method.upper() == "POST" else 40
+
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        @given(case=op.as_strategy())
+        def run(case: Any, _op: Any = op) -> None:
+            response = case.call()
+            key = f"{_op.method.upper()} {_op.path} {response.status_code}"
+            seen[key] = seen.get(key, 0) + 1
+            if response.status_code >= 500:
+                failures.append(f"{key}: {case.body!r:.200} -> {response.text[:300]}")
+            else:
+                body = response.json()
+                if response.status_code >= 400:
+                    assert isinstance(body.get("error"), str) and body["error"], body
+
+        run()
+    print("\nschemathesis statuses:", dict(sorted(seen.items())))
+    assert not failures, failures
+    assert any(k.startswith("POST /api/ask 200") for k in seen), seen
