@@ -1,0 +1,339 @@
+"""Load test of the HTTP API on 127.0.0.1: concurrent clients asking the dev gold questions, a few uploads.
+
+    .venv/bin/python scripts/loadtest.py                       # starts `qa serve --api-only` on a copy of documents/
+    .venv/bin/python scripts/loadtest.py --clients 16 --questions 2000 --uploads 6
+    .venv/bin/python scripts/loadtest.py --url http://127.0.0.1:7860 --pid 1234   # an already running server
+
+Bounded in count (--questions) and in time (--max-seconds): it stops by itself and prints latency
+percentiles, throughput, errors and the server's RSS sampled across the run (--json for a machine copy).
+Uploads are small new documents (expected 200) and one re-upload of the same bytes (expected 409).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+GOLD = REPO / "eval" / "gold" / "dev.jsonl"
+
+
+@dataclass
+class LoadResult:
+    """What one load run measured."""
+
+    clients: int
+    questions_planned: int
+    questions_done: int = 0
+    uploads_done: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    stopped_by_time: bool = False
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    upload_ms: list[float] = field(default_factory=list)
+    throughput_qps: float = 0.0
+    rss_mb: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, MB)
+    rss_summary: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A few lines for people."""
+        lat = self.latency_ms
+        rss = self.rss_summary
+        return "\n".join(
+            [
+                f"{self.questions_done}/{self.questions_planned} questions and {self.uploads_done} uploads "
+                f"from {self.clients} clients in {self.seconds:.1f} s"
+                + (" (stopped by the time limit)" if self.stopped_by_time else ""),
+                f"errors: {len(self.errors)}" + (f" (first: {self.errors[0]})" if self.errors else ""),
+                f"latency ms: p50 {lat.get('p50', 0):.0f}  p95 {lat.get('p95', 0):.0f}  "
+                f"p99 {lat.get('p99', 0):.0f}  max {lat.get('max', 0):.0f}",
+                f"throughput: {self.throughput_qps:.1f} questions/s",
+                f"server RSS MB: start {rss.get('start', 0):.0f}  after warm-up {rss.get('warm', 0):.0f}  "
+                f"end {rss.get('end', 0):.0f}  max {rss.get('max', 0):.0f}  "
+                f"growth after warm-up {rss.get('growth_after_warm', 0):+.0f}",
+            ]
+        )
+
+
+def gold_questions(path: Path = GOLD) -> list[str]:
+    """The questions of a gold JSONL file."""
+    return [
+        json.loads(line)["question"] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return 0.0
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(round(q / 100 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def _upload_doc(n: int) -> tuple[str, bytes]:
+    marker = uuid.uuid4().hex[:8]
+    text = (
+        f"郑州市负载测试资料第{n}号（{marker}）\n\n"
+        f"郑州市在负载测试中新建的第{n}号观测站编号LT{marker}，位于金水区，于2025年投入使用。\n"
+    )
+    return f"负载测试 {n}-{marker}.txt", text.encode("utf-8")
+
+
+def run_load(
+    base_url: str,
+    questions: Sequence[str],
+    *,
+    clients: int = 16,
+    total: int = 2000,
+    uploads: int = 4,
+    max_seconds: float = 900.0,
+    server_pid: int | None = None,
+    sample_every: float = 0.5,
+    timeout: float = 120.0,
+) -> LoadResult:
+    """Send `total` questions from `clients` threads (plus `uploads` uploads) and measure."""
+    res = LoadResult(clients=clients, questions_planned=total)
+    lock = threading.Lock()
+    next_i = 0
+    latencies: list[float] = []
+    stop = threading.Event()
+    t0 = time.perf_counter()
+    deadline = t0 + max_seconds
+    # uploads go out at evenly spread moments of the run; the last one re-sends earlier bytes (a 409)
+    upload_at = {int(total * (j + 1) / (uploads + 1)): j for j in range(uploads)}
+    sent_upload: dict[int, bytes] = {}
+
+    proc = psutil.Process(server_pid) if server_pid else None
+
+    def sampler() -> None:
+        while not stop.is_set():
+            if proc is not None:
+                with contextlib.suppress(psutil.Error):
+                    res.rss_mb.append((time.perf_counter() - t0, proc.memory_info().rss / 2**20))
+            stop.wait(sample_every)
+
+    def client(cid: int) -> None:
+        nonlocal next_i
+        with httpx.Client(base_url=base_url, timeout=timeout) as c:
+            while True:
+                with lock:
+                    if next_i >= total or time.perf_counter() > deadline:
+                        if next_i < total:
+                            res.stopped_by_time = True
+                        return
+                    i = next_i
+                    next_i += 1
+                if i in upload_at:
+                    j = upload_at[i]
+                    if j == uploads - 1 and sent_upload:
+                        name, data, want = "重复上传.txt", next(iter(sent_upload.values())), 409
+                    else:
+                        (name, data), want = _upload_doc(j), 200
+                        sent_upload[j] = data
+                    t = time.perf_counter()
+                    try:
+                        r = c.post("/api/documents", files={"file": (name, data, "text/plain")})
+                        ok = r.status_code == want
+                        why = f"upload {name}: {r.status_code} {r.text[:200]}"
+                    except httpx.HTTPError as exc:
+                        ok, why = False, f"upload {name}: {type(exc).__name__}: {exc}"
+                    with lock:
+                        res.upload_ms.append((time.perf_counter() - t) * 1000)
+                        res.uploads_done += 1
+                        if not ok:
+                            res.errors.append(why)
+                q = questions[i % len(questions)]
+                t = time.perf_counter()
+                try:
+                    r = c.post("/api/ask", json={"question": q, "k": 5})
+                    ok = r.status_code == 200 and bool(r.json().get("text"))
+                    why = f"ask {q!r}: {r.status_code} {r.text[:200]}"
+                except (httpx.HTTPError, ValueError) as exc:
+                    ok, why = False, f"ask {q!r}: {type(exc).__name__}: {exc}"
+                ms = (time.perf_counter() - t) * 1000
+                with lock:
+                    latencies.append(ms)
+                    res.questions_done += 1
+                    if not ok:
+                        res.errors.append(why)
+
+    sampler_thread = threading.Thread(target=sampler, daemon=True)
+    sampler_thread.start()
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(max(0.0, deadline - time.perf_counter()) + timeout + 5)
+    res.seconds = time.perf_counter() - t0
+    stop.set()
+    sampler_thread.join(5)
+    if any(th.is_alive() for th in threads):
+        res.stopped_by_time = True
+        res.errors.append("some clients were still waiting for a reply at the time limit")
+    res.latency_ms = {
+        "p50": percentile(latencies, 50),
+        "p95": percentile(latencies, 95),
+        "p99": percentile(latencies, 99),
+        "max": max(latencies, default=0.0),
+        "mean": statistics.fmean(latencies) if latencies else 0.0,
+    }
+    res.throughput_qps = res.questions_done / res.seconds if res.seconds else 0.0
+    if res.rss_mb:
+        mbs = [m for _, m in res.rss_mb]
+        warm = mbs[min(len(mbs) - 1, max(1, len(mbs) // 10))]  # after the first tenth of the run
+        res.rss_summary = {
+            "start": mbs[0],
+            "warm": warm,
+            "end": mbs[-1],
+            "max": max(mbs),
+            "growth_after_warm": mbs[-1] - warm,
+        }
+    return res
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """`qa serve --api-only` (or app.py with --app) on a free loopback port, in a subprocess."""
+
+    def __init__(
+        self, documents: Path, index: Path, log: Path, app: bool = False, port: int | None = None
+    ) -> None:
+        self.port = port or _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = log.open("w", encoding="utf-8")
+        args = ["--port", str(self.port), "--documents", str(documents), "--index", str(index)]
+        cmd = (
+            [sys.executable, str(REPO / "app.py"), *args]
+            if app
+            else [
+                sys.executable,
+                "-c",
+                "import sys; from qa.api import main; sys.exit(main(sys.argv[1:]))",
+                *args,
+            ]
+        )
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.log = log
+
+    def wait(self, timeout: float = 900.0) -> None:
+        """Until /health answers (the first start builds the index)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}: {self.log.read_text()[-3000:]}"
+                )
+            try:
+                if httpx.get(self.url + "/health", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"server not ready after {timeout:.0f} s")
+
+    def stop(self) -> None:
+        """Terminate this server process (only it)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: start a server on a copy of documents/ (or use --url), run the load, print figures."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", help="an already running server (default: start one)")
+    ap.add_argument("--pid", type=int, help="the running server's process id, for RSS sampling")
+    ap.add_argument(
+        "--app", action="store_true", help="start app.py (web chat + API) instead of the API only"
+    )
+    ap.add_argument("--documents", default=str(REPO / "documents"), help="copied into a temporary folder")
+    ap.add_argument("--index", help="an index to copy (saves the first build); default: build one")
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--questions", type=int, default=2000)
+    ap.add_argument("--uploads", type=int, default=4)
+    ap.add_argument("--max-seconds", type=float, default=1200.0)
+    ap.add_argument("--gold", default=str(GOLD))
+    ap.add_argument("--json", help="write the result as JSON to this file")
+    args = ap.parse_args(argv)
+    questions = gold_questions(Path(args.gold))
+    server = None
+    work = None
+    try:
+        if args.url:
+            url, pid = args.url.rstrip("/"), args.pid
+        else:
+            work = Path(tempfile.mkdtemp(prefix="qa-load-"))
+            docs = work / "documents"
+            docs.mkdir()
+            for f in Path(args.documents).iterdir():
+                if f.is_file():
+                    shutil.copy2(f, docs / f.name)
+                    (docs / f.name).chmod(0o644)
+            if args.index:
+                shutil.copytree(args.index, work / "index", symlinks=True)
+            server = Server(docs, work / "index", work / "server.log", app=args.app)
+            print(f"[load] starting server on {server.url} (log {server.log})", flush=True)
+            server.wait()
+            url, pid = server.url, server.proc.pid
+        # one warm-up question so the model load is not counted as latency
+        httpx.post(url + "/api/ask", json={"question": questions[0]}, timeout=300)
+        print(
+            f"[load] {args.clients} clients, {args.questions} questions, {args.uploads} uploads", flush=True
+        )
+        res = run_load(
+            url,
+            questions,
+            clients=args.clients,
+            total=args.questions,
+            uploads=args.uploads,
+            max_seconds=args.max_seconds,
+            server_pid=pid,
+        )
+        print(res.summary(), flush=True)
+        if res.errors and server is not None:
+            print(
+                "[load] end of the server log:\n" + server.log.read_text(encoding="utf-8")[-4000:], flush=True
+            )
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps(asdict(res), ensure_ascii=False, indent=1), encoding="utf-8"
+            )
+        return 1 if res.errors else 0
+    finally:
+        if server is not None:
+            server.stop()
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
