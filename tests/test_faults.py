@@ -87,8 +87,8 @@ def test_kill_loop(private_index: BuiltIndex, real_encoder: Any) -> None:
     one_build = time.perf_counter() - t0
     assert full.returncode == 0 and "DONE" in full.stdout, full.stderr[-2000:]
     rng = random.Random(20261122)
-    kills, finished, moments = 0, 0, []
-    deadline = time.monotonic() + 150
+    kills, finished, swapped, moments = 0, 0, 0, []
+    deadline = time.monotonic() + 240
     attempt = 0
     while kills < 20 and attempt < 40 and time.monotonic() < deadline:
         # spread the moments over the whole build (interpreter start included), with jitter
@@ -102,18 +102,20 @@ def test_kill_loop(private_index: BuiltIndex, real_encoder: Any) -> None:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-            assert proc.returncode == -signal.SIGKILL
+        if proc.returncode == -signal.SIGKILL:
             kills += 1
             moments.append(f"{delay:.1f}")
         else:
+            assert proc.wait(timeout=600) == 0  # finished before the kill landed
             finished += 1
         store = IndexStore.open(b.index)  # never a half-written version
-        assert store.path == before or (proc.returncode == 0 and store.path != before)
+        if store.path != before:
+            swapped += 1  # the build got as far as the swap (killed while pruning or exiting, or finished)
         assert store.manifest.passages == len(store.passages) == store.dense.ntotal > 500
         _answers(b, real_encoder)
     print(
         f"\nkill loop: one build {one_build:.1f} s; {kills} killed at {moments} s, {finished} finished first; "
-        f"{time.perf_counter() - t0:.0f} s in all"
+        f"{swapped} times the new version was already live; {time.perf_counter() - t0:.0f} s in all"
     )
     assert kills >= 20
     report = update_index(b.documents, b.index, b.settings, encoder=real_encoder, force=True)
@@ -266,7 +268,10 @@ def test_disk_full_while_writing_keeps_the_old_index(
         _answers(b, real_encoder)
     finally:
         if mounted is not None:
-            subprocess.run(["umount", str(mounted)], check=False)
+            import gc
+
+            gc.collect()  # the opened stores memory-map vectors.npy; a lazy unmount copes with the rest
+            subprocess.run(["umount", "-l", str(mounted)], check=False)
 
 
 def test_size_limit_is_not_inherited() -> None:
