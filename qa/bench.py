@@ -742,33 +742,85 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
             cfg.n_warmup,
         )
         checkpoint()
-        hnsw_s_per_n: float | None = None
-        for n in cfg.scale:
-            est = hnsw_s_per_n * n * 1.2 if hnsw_s_per_n else None
-            do_hnsw = est is None or est <= cfg.hnsw_budget_s
-            r = step(
-                f"scale N={n:,}",
-                phase_scale,
-                n,
-                str(tmp / "idx-docs"),
-                str(tmp / "idx-comb"),
-                c_def,
-                gold,
-                cfg.n_scale_questions,
-                cfg.jitter_cos,
-                do_hnsw,
-            )
-            if not do_hnsw:
-                r["kinds"]["hnsw"]["estimated_build_s"] = round(est or 0.0, 0)
-            h = r["kinds"].get("hnsw", {})
-            if "build_s" in h:
-                hnsw_s_per_n = h["build_s"] / max(1, r["n"])
-            result["scaling"].append(r)
-            checkpoint()
+        _scale_loop(
+            cfg, str(tmp / "idx-docs"), str(tmp / "idx-comb"), c_def, step, result["scaling"], checkpoint
+        )
     result["targets"] = check_targets(result)
     result["seconds"] = round(time.time() - started, 1)
     result["complete"] = True
     write_outputs(result, cfg.out_dir)
+    print_report(result, con)
+    return result
+
+
+def _scale_loop(
+    cfg: BenchConfig,
+    base_index: str,
+    pool_index: str,
+    cache_dir: str,
+    step: Callable[..., dict[str, Any]],
+    into: list[dict[str, Any]],
+    checkpoint: Callable[[], None],
+) -> None:
+    hnsw_s_per_n: float | None = None
+    for n in cfg.scale:
+        # HNSW build time grows a little faster than N; skip it when the last size says it would blow the budget.
+        est = hnsw_s_per_n * n * 1.2 if hnsw_s_per_n else None
+        do_hnsw = est is None or est <= cfg.hnsw_budget_s
+        r = step(
+            f"scale N={n:,}",
+            phase_scale,
+            n,
+            base_index,
+            pool_index,
+            cache_dir,
+            str(cfg.gold_path),
+            cfg.n_scale_questions,
+            cfg.jitter_cos,
+            do_hnsw,
+        )
+        if not do_hnsw:
+            r["kinds"]["hnsw"]["estimated_build_s"] = round(est or 0.0, 0)
+        h = r["kinds"].get("hnsw", {})
+        if "build_s" in h:
+            hnsw_s_per_n = h["build_s"] / max(1, r["n"])
+        into.append(r)
+        checkpoint()
+
+
+def run_scaling_only(
+    cfg: BenchConfig, base_index: Path, pool_index: Path, cache_dir: Path, console: Any | None = None
+) -> dict[str, Any]:
+    """Only the scaling phase, over existing indexes (e.g. a `qa index` of documents/); writes scaling-only.*."""
+    from rich.console import Console
+
+    con = console or Console()
+    started = time.time()
+    result: dict[str, Any] = {
+        "command": f"qa bench --scale-only --base-index {base_index} --pool-index {pool_index} "
+        f"--scale {','.join(map(str, cfg.scale))}",
+        "quick": cfg.quick,
+        "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "machine": machine_info(),
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
+        "scaling": [],
+    }
+
+    def step(name: str, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+        con.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {name} …")
+        t = time.perf_counter()
+        r = run_isolated(fn, *args)
+        r["phase_s"] = round(time.perf_counter() - t, 1)
+        return r
+
+    def checkpoint() -> None:
+        result["targets"] = check_targets(result)
+        result["seconds"] = round(time.time() - started, 1)
+        write_outputs(result, cfg.out_dir, stem="scaling-only")
+
+    _scale_loop(cfg, str(base_index), str(pool_index), str(cache_dir), step, result["scaling"], checkpoint)
+    result["complete"] = True
+    checkpoint()
     print_report(result, con)
     return result
 
@@ -1021,7 +1073,8 @@ def render_markdown(r: dict[str, Any]) -> str:
         ]
         lines += ["| " + " | ".join(_cell(row.get(c)) for c in cols) + " |" for row in rows]
         lines.append("")
-    lines += ["Plots: `scaling.png`.", ""]
+    if r.get("scaling"):
+        lines += ["Plot: `scaling.png` (`scaling-only-scaling.png` for a --scale-only run).", ""]
     return "\n".join(lines)
 
 
@@ -1073,13 +1126,15 @@ def plot_scaling(r: dict[str, Any], path: Path) -> Path | None:
     return path
 
 
-def write_outputs(r: dict[str, Any], out_dir: Path) -> None:
-    """bench.json, bench.md and scaling.png."""
+def write_outputs(r: dict[str, Any], out_dir: Path, stem: str = "bench") -> None:
+    """<stem>.json, <stem>.md and <stem>-scaling.png (bench.json, bench.md, scaling.png for the full run)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     r["out_dir"] = str(out_dir)
-    plot_scaling(r, out_dir / "scaling.png")
-    (out_dir / "bench.json").write_text(json.dumps(r, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
-    (out_dir / "bench.md").write_text(render_markdown(r), encoding="utf-8")
+    plot_scaling(r, out_dir / ("scaling.png" if stem == "bench" else f"{stem}-scaling.png"))
+    (out_dir / f"{stem}.json").write_text(
+        json.dumps(r, ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
+    (out_dir / f"{stem}.md").write_text(render_markdown(r), encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- CLI
@@ -1117,6 +1172,21 @@ def bench_command(
     no_plain: Annotated[
         bool, _opt("--no-plain", help="Skip the sentence-transformers fp32 comparison")
     ] = False,
+    scale_only: Annotated[
+        bool,
+        _opt(
+            "--scale-only", help="Only the scaling phase, over existing indexes (--base-index, --pool-index)"
+        ),
+    ] = False,
+    base_index: Annotated[
+        Path, _opt("--base-index", help="Index whose passages are kept (scale-only)")
+    ] = Path("index"),
+    pool_index: Annotated[
+        Path | None, _opt("--pool-index", help="Index whose passages are resampled as filler (scale-only)")
+    ] = None,
+    cache: Annotated[
+        Path | None, _opt("--cache", help="Model cache for the query encoder (scale-only)")
+    ] = None,
 ) -> None:
     """Measure indexing, querying, memory and scaling; write eval/bench/bench.{json,md} and scaling.png."""
     import typer
@@ -1132,7 +1202,15 @@ def bench_command(
             cfg.n_questions = questions
         if no_plain:
             cfg.plain_backend = False
-        run_bench(cfg, con)
+        if scale_only:
+            for p in (base_index, pool_index or base_index):
+                if not (p / "CURRENT").exists():
+                    raise QAError(f"There is no index at {p}; build one with `qa index --index {p}` first.")
+            run_scaling_only(
+                cfg, base_index, pool_index or base_index, cache or Settings().resolved_cache_dir(), con
+            )
+        else:
+            run_bench(cfg, con)
     except QAError as exc:
         Console(stderr=True).print(f"[red]错误：[/red]{exc}")
         raise typer.Exit(code=2) from None
