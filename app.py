@@ -179,6 +179,13 @@ def render_documents(retriever: Retriever) -> str:
     )
 
 
+def render_summary(retriever: Retriever) -> str:
+    """One line under the title: how many documents and passages are indexed."""
+    docs = retriever.documents()
+    passages = sum(d.passages for d in docs)
+    return f'<div class="qa-meta qa-summary">已索引 {len(docs)} 个文档、{passages} 个段落（见“文档与上传”）。</div>'
+
+
 def _doc_choices(retriever: Retriever) -> list[tuple[str, str]]:
     return [(f"{d.info.title}（{d.info.file}）", d.info.file) for d in retriever.documents()]
 
@@ -243,7 +250,7 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
 
     def upload(
         files: list[str] | None, progress: gr.Progress = gr.Progress()
-    ) -> tuple[str, str, Any, Any, None]:
+    ) -> tuple[str, str, str, Any, Any, None]:
         messages = []
         paths = [Path(f) for f in files or []]
         for n, path in enumerate(paths):
@@ -274,6 +281,7 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
         status = "<br>".join(_e(m) for m in messages)
         return (
             f'<div class="qa-upload-status">{status}</div>',
+            render_summary(retriever),
             render_documents(retriever),
             gr.update(choices=_doc_choices(retriever)),
             gr.update(choices=_year_choices(retriever)),
@@ -284,6 +292,8 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
         gr.Markdown(
             "## 郑州政府报告问答\n根据郑州市政府工作报告和“十四五”规划纲要回答问题，每个回答都注明出处。"
         )
+        # Filled by the page-load event (and after uploads): what is indexed right now.
+        summary = gr.HTML('<div class="qa-meta">正在读取文档列表…</div>', elem_id="qa-summary")
         history = gr.State([])
         chat = gr.Chatbot(
             label="对话",
@@ -331,7 +341,8 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
                     elem_id="qa-rerank",
                 )
         with gr.Accordion("文档与上传", open=False, elem_id="qa-docs-panel"):
-            docs_html = gr.HTML(render_documents(retriever), elem_id="qa-docs")
+            # Filled by the page-load event, so every visitor sees the current list.
+            docs_html = gr.HTML('<div class="qa-meta">正在读取文档列表…</div>', elem_id="qa-docs")
             files = gr.File(
                 label="上传文档（txt、md、pdf、docx、html）",
                 file_count="multiple",
@@ -360,8 +371,9 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
             ev.then(None, None, None, js=SCROLL_TO_LAST_QUESTION)
         clear_btn.click(clear, None, [chat, history], api_visibility=PRIVATE)
 
-        def refresh() -> tuple[str, Any, Any]:
+        def refresh() -> tuple[str, str, Any, Any]:
             return (
+                render_summary(retriever),
                 render_documents(retriever),
                 gr.update(choices=_doc_choices(retriever)),
                 gr.update(choices=_year_choices(retriever)),
@@ -369,11 +381,11 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
 
         # Each page load shows the documents as they are now (another user may have uploaded one);
         # it also runs Gradio's event queue once before the first question.
-        ui.load(refresh, None, [docs_html, doc_filter, year_filter], api_visibility=PRIVATE)
+        ui.load(refresh, None, [summary, docs_html, doc_filter, year_filter], api_visibility=PRIVATE)
         upload_btn.click(
             upload,
             [files],
-            [upload_status, docs_html, doc_filter, year_filter, files],
+            [upload_status, summary, docs_html, doc_filter, year_filter, files],
             concurrency_limit=1,
             api_visibility=PRIVATE,
         )

@@ -176,8 +176,8 @@ def open_page(browser: Browser, url: str, width: int = 1280, external: list[str]
         )
     page.goto(url, wait_until="load")
     page.wait_for_selector("#qa-question textarea", timeout=60_000)
-    # The page-load event (document list refresh) has finished once the event stream is closed.
-    page.wait_for_load_state("networkidle", timeout=60_000)
+    # The summary line is filled by the page-load event: once it is there, the page is ready.
+    expect(page.locator("#qa-summary")).to_contain_text("个文档", timeout=60_000)
     return page
 
 
