@@ -684,6 +684,8 @@ def check_floors(metrics: dict[str, Any], floors: dict[str, dict[str, float]]) -
     overall = metrics.get("overall", metrics)
     problems: list[str] = []
     for bound, limits in floors.items():
+        if bound.startswith("_"):  # comments
+            continue
         if bound not in ("min", "max"):
             raise QAError(f"Unknown floor section '{bound}'; use 'min' and 'max'.")
         for name, limit in limits.items():

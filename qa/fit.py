@@ -38,7 +38,7 @@ def collect(retriever: Any, gold: Sequence[GoldQuestion], k: int = 10) -> list[Q
     out = []
     for g in gold:
         query, routes, _ = understand(
-            g.question, prep.catalog, max_chars=retriever.settings.max_question_chars
+            g.question, prep.catalog, max_chars=retriever.settings.max_question_chars, known_years=prep.years
         )
         cands, _ = retriever.candidates(prep, query, routes, k, {})
         X = np.asarray([[c.features.get(f, 0.0) for f in FEATURES] for c in cands], dtype=np.float64).reshape(

@@ -64,6 +64,7 @@ class _Prepared:
     idf: dict[str, float]
     catalog: list[DocumentInfo]
     kinds: dict[str, str]
+    years: frozenset[int]  # years the text itself names (2015年 baselines, 2035年 visions)
 
 
 class Retriever:
@@ -107,7 +108,9 @@ class Retriever:
     @staticmethod
     def _prepare(store: IndexStore) -> _Prepared:
         catalog = [info for info, _ in store.document_infos()]
-        return _Prepared(store, _idf_table(store), catalog, {i.file: i.kind for i in catalog})
+        idf = _idf_table(store)
+        years = frozenset(int(t) for t in idf if len(t) == 4 and t.isdigit() and 1949 <= int(t) <= 2100)
+        return _Prepared(store, idf, catalog, {i.file: i.kind for i in catalog}, years)
 
     def update(self, progress: Progress | None = None) -> UpdateReport:
         """Re-sync the index with the documents folder; readers keep the old index until the swap."""
@@ -186,7 +189,9 @@ class Retriever:
 
     def understand(self, question: str, history: Sequence[str] = (), filters: dict | None = None) -> Query:
         """How the question is read: years, routing, filters, follow-up rewriting."""
-        q, _, _ = understand(question, self._prep.catalog, history, filters, self.settings.max_question_chars)
+        q, _, _ = understand(
+            question, self._prep.catalog, history, filters, self.settings.max_question_chars, self._prep.years
+        )
         return q
 
     def _encoder_for_queries(self) -> Any:
@@ -231,7 +236,7 @@ class Retriever:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         query, routes, want = understand(
-            question, prep.catalog, history, filters, self.settings.max_question_chars
+            question, prep.catalog, history, filters, self.settings.max_question_chars, prep.years
         )
         timings["understand"] = time.perf_counter() - t0
         if not has_content(query.normalized):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from qa.errors import QAError
@@ -300,6 +300,7 @@ def understand(
     history: Sequence[str] = (),
     filters: dict | None = None,
     max_chars: int = 500,
+    known_years: Collection[int] = (),
 ) -> tuple[Query, list[Route], str]:
     """Read a question: cleaned text, years, kinds, routing, notes. Returns (query, routes, intent)."""
     text, notes = clean_question(question, max_chars)
@@ -314,7 +315,8 @@ def understand(
     routes = route(years, kinds, want, catalog)
     covered = {y for info in catalog for y in (*info.looks_back, *info.plans_for)}
     delivered = {info.year for info in catalog if info.year}
-    uncovered = [y for y in years if y not in covered and y not in delivered]
+    # a year is covered when a document looks back on or plans for it, or the text states figures for it
+    uncovered = [y for y in years if y not in covered and y not in delivered and y not in known_years]
     others = [] if any(h in norm for h in HOME_PLACES) else [p for p in OTHER_PLACES if p in norm]
     filters = _check_filters(filters, catalog)
     query = Query(

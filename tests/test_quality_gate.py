@@ -1,0 +1,33 @@
+"""The quality gate: the dev gold set through the default pipeline must stay above eval/floors.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qa.evaluation import check_floors, load_gold, run_eval
+from qa.retrieval import Retriever
+
+# the session index fixtures live in test_store.py (built once per session)
+import test_store as shared  # noqa: E402  isort: skip
+
+built_index = shared.built_index
+real_encoder = shared.real_encoder
+session_settings = shared.session_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.integration
+def test_dev_set_stays_above_the_floors(built_index: shared.BuiltIndex, tmp_path: Path) -> None:
+    floors = json.loads((REPO / "eval" / "floors.json").read_text(encoding="utf-8"))
+    gold = load_gold(REPO / "eval" / "gold" / "dev.jsonl")
+    retriever = Retriever.open(built_index.index, built_index.settings)
+    metrics = run_eval(retriever, gold, tmp_path / "run", k=10, progress=False)
+    overall = metrics["overall"]
+    print("\ndev set:", {k: round(v, 3) for k, v in overall.items() if isinstance(v, float)})
+    assert (tmp_path / "run" / "metrics.json").exists()
+    problems = check_floors(metrics, floors)
+    assert not problems, "quality gate: " + "; ".join(problems)
