@@ -309,7 +309,11 @@ def understand(
         notes.append(f"追问理解为：{rewritten}")
         text = rewritten
     norm = normalize(text)
+    filters = _check_filters(filters, catalog)
     years = extract_years(norm)
+    years, relative_note = _relative_years(norm, years, filters, catalog)
+    if relative_note:
+        notes.append(relative_note)
     kinds = extract_kinds(norm)
     want = intent(norm)
     routes = route(years, kinds, want, catalog)
@@ -318,7 +322,6 @@ def understand(
     # a year is covered when a document looks back on or plans for it, or the text states figures for it
     uncovered = [y for y in years if y not in covered and y not in delivered and y not in known_years]
     others = [] if any(h in norm for h in HOME_PLACES) else [p for p in OTHER_PLACES if p in norm]
-    filters = _check_filters(filters, catalog)
     query = Query(
         text=text,
         normalized=norm,
@@ -344,6 +347,24 @@ def understand(
     if filters.get("year"):
         notes.append("限定年份：" + "、".join(f"{y}年" for y in filters["year"]))
     return query, routes, want
+
+
+_RELATIVE = {"今年": 0, "本年": 0, "明年": 1, "去年": -1, "上年": -1}
+
+
+def _relative_years(
+    norm: str, years: list[int], filters: dict, catalog: Sequence[DocumentInfo]
+) -> tuple[list[int], str]:
+    """Resolve 今年/明年/去年 against the one document a filter names; otherwise say it is unresolved."""
+    words = [w for w in _RELATIVE if w in norm]
+    if not words or years:
+        return years, ""
+    docs = [i for i in catalog if i.file in filters.get("doc", [])]
+    if len(docs) == 1 and docs[0].year:
+        base = docs[0].year
+        resolved = sorted({base + _RELATIVE[w] for w in words})
+        return resolved, f"“{words[0]}”按《{docs[0].title}》理解为{'、'.join(f'{y}年' for y in resolved)}"
+    return years, f"“{words[0]}”指哪一年无法确定（请写明年份，或限定一份文件）"
 
 
 def _compact_years(years: Sequence[int]) -> list[str]:

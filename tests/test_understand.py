@@ -171,3 +171,15 @@ def test_target_question_asking_how_much_is_a_target(catalog) -> None:
     _, routes, want = understand("2020年地区生产总值的预期增长目标是多少？", catalog)
     assert want == "target"
     assert routes[0].doc == "2020-zhengzhou-government-work-report.txt"
+
+
+@pytest.mark.unit
+def test_relative_years_resolve_only_against_one_named_document(catalog) -> None:
+    q, _, _ = understand("今年的GDP增长目标是多少？", catalog, filters={"doc": [R2024]})
+    assert q.years == [2024]
+    assert any("理解为2024年" in n for n in q.notes)
+    q, _, _ = understand("明年的GDP增长目标是多少？", catalog, filters={"doc": [R2024]})
+    assert q.years == [2025]
+    q, _, _ = understand("今年的GDP增长目标是多少？", catalog)
+    assert q.years == []
+    assert any("无法确定" in n for n in q.notes)
