@@ -98,6 +98,9 @@ def index_cmd(
 def chunk_cmd(
     documents: Annotated[Path, typer.Argument(help="Documents folder")] = Path("documents"),
     dump: Annotated[Path | None, typer.Option("--dump", help="Write passages as JSONL here")] = None,
+    max_chars: Annotated[int | None, typer.Option("--max-chars", help="Passage size in characters")] = None,
+    overlap: Annotated[int | None, typer.Option("--overlap", help="Overlap in whole sentences")] = None,
+    chunker: Annotated[str | None, typer.Option("--chunker", help="chinese | naive")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Clean and chunk a folder; print a summary (and dump passages as JSONL)."""
@@ -106,7 +109,7 @@ def chunk_cmd(
     from qa.ingest.report import corpus_report, dump_passages_jsonl
 
     try:
-        s = _settings(config)
+        s = _settings(config, chunk_max_chars=max_chars, chunk_overlap_sentences=overlap, chunker=chunker)
         cs, _, _ = chunker_config(s)
         result = load_corpus(documents, cs, chunker=s.chunker)
     except QAError as exc:
