@@ -268,9 +268,10 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
                 messages.append(f"✗ {name}：无法读取上传的文件。")
                 continue
             report = retriever.add_upload(name, data, progress=step)
+            counts = {d.info.file: d.passages for d in retriever.documents()}
             for added in [*report.added, *report.updated]:
                 messages.append(
-                    f"✓ {added}：已加入索引（{report.passages_embedded} 个新段落，{report.seconds:.1f} 秒）。"
+                    f"✓ {added}：已加入索引，{counts.get(added, 0)} 个段落（用时 {report.seconds:.1f} 秒）。"
                 )
             for err in report.errors:
                 messages.append(f"✗ {err}")

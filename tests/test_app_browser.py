@@ -213,12 +213,13 @@ def upload(page: Page, path: Path) -> str:
         arg=re.sub(r"\s+", "", path.name),
         timeout=30_000,
     )
-    status = page.locator("#qa-upload-status")
-    before = status.inner_text()
+    # The message itself, not the progress overlay Gradio lays over the old one while it works.
+    status = page.locator("#qa-upload-status .qa-upload-status")
+    before = status.inner_text() if status.count() else ""
     page.click("#qa-upload-btn")
     page.wait_for_function(
-        "before => { const t = document.querySelector('#qa-upload-status').innerText;"
-        " return t !== before && /[✓✗·]/.test(t); }",
+        "before => { const e = document.querySelector('#qa-upload-status .qa-upload-status');"
+        " return e !== null && e.innerText !== before && /[✓✗·]/.test(e.innerText); }",
         arg=before,
         timeout=300_000,
     )
