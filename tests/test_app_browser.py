@@ -288,6 +288,22 @@ def test_follow_up_question_is_read_with_the_previous_one(app: AppProcess, brows
     other.context.close()
 
 
+@pytest.mark.parametrize(("width", "name"), [(1280, "chat-desktop.png"), (390, "chat-phone.png")])
+def test_layout_and_screenshots(app: AppProcess, browser: Browser, width: int, name: str) -> None:
+    """At desktop and phone width the page has no horizontal scroll; screenshots for the README."""
+    page = open_page(browser, app.url, width=width)
+    ask(page, "2023年郑州地区生产总值是多少？")
+    _, reply = ask(page, "那2020年呢？")
+    assert reply.locator(".qa-card").count() >= 1  # type: ignore[attr-defined]
+    expect(reply.locator(".qa-notes").first).to_contain_text("追问")  # type: ignore[attr-defined]
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"page is {overflow}px wider than the screen"
+    page.wait_for_timeout(300)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name))
+    page.context.close()
+
+
 def test_document_filter_restricts_the_cited_documents(app: AppProcess, browser: Browser) -> None:
     """Choosing one document in the filter panel makes every card come from it."""
     page = open_page(browser, app.url)
@@ -348,20 +364,4 @@ def test_script_in_a_document_is_shown_as_text(app: AppProcess, browser: Browser
     user_msg = page.locator("#qa-chat .qa-user").last.inner_text()
     assert "<script>window.__xss=3</script>" in user_msg and "<b>" in user_msg, user_msg
     assert page.evaluate("typeof window.__xss") == "undefined"
-    page.context.close()
-
-
-@pytest.mark.parametrize(("width", "name"), [(1280, "chat-desktop.png"), (390, "chat-phone.png")])
-def test_layout_and_screenshots(app: AppProcess, browser: Browser, width: int, name: str) -> None:
-    """At desktop and phone width the page has no horizontal scroll; screenshots for the README."""
-    page = open_page(browser, app.url, width=width)
-    ask(page, "2023年郑州地区生产总值是多少？")
-    _, reply = ask(page, "那2020年呢？")
-    assert reply.locator(".qa-card").count() >= 1  # type: ignore[attr-defined]
-    expect(reply.locator(".qa-notes").first).to_contain_text("追问")  # type: ignore[attr-defined]
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-    assert overflow <= 1, f"page is {overflow}px wider than the screen"
-    page.wait_for_timeout(300)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name))
     page.context.close()
