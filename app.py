@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import logging
 import os
 import re
 import sys
@@ -30,6 +31,8 @@ from qa.api import create_api  # noqa: E402
 
 if TYPE_CHECKING:
     from qa.config import Settings
+
+log = logging.getLogger("qa.app")
 
 # Fonts installed locally (fonts-noto-cjk on Debian, the OS fonts elsewhere); no GoogleFont, so the
 # page fetches nothing from the internet.
@@ -240,6 +243,10 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
             reply = render_answer(retriever, answer)
         except QAError as exc:
             reply = f'<div class="qa-reply qa-abstain">{_e(exc)}</div>'
+        except Exception:
+            # A bug must not put a traceback (or its message) in front of the user; the log has it.
+            log.exception("answering %r failed", question[:200])
+            reply = '<div class="qa-reply qa-abstain">出错了，这个问题没能回答；请换个问法再试。详情已记录在服务器日志中。</div>'
         print(f"[chat] answered in {(time.perf_counter() - t0) * 1000:.0f} ms: {question[:40]!r}", flush=True)
         chat += [{"role": "user", "content": _user_html(question)}, {"role": "assistant", "content": reply}]
         history.append(question)
@@ -267,7 +274,12 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
             except OSError:
                 messages.append(f"✗ {name}：无法读取上传的文件。")
                 continue
-            report = retriever.add_upload(name, data, progress=step)
+            try:
+                report = retriever.add_upload(name, data, progress=step)
+            except Exception:
+                log.exception("upload of %r failed", name)
+                messages.append(f"✗ {name}：处理失败，详情已记录在服务器日志中。")
+                continue
             counts = {d.info.file: d.passages for d in retriever.documents()}
             for added in [*report.added, *report.updated]:
                 messages.append(
@@ -406,7 +418,7 @@ def create_app(retriever: Retriever, settings: Settings | None = None) -> FastAP
         footer_links=[],
         run_history=False,
         max_file_size=f"{settings.max_upload_mb}mb",
-        show_error=True,
+        show_error=False,  # unexpected errors are logged, users get one sentence
         ssr_mode=False,
         mcp_server=False,
         pwa=False,
