@@ -75,6 +75,9 @@ def best_sentence(query: Query, terms: Sequence[str], idf: dict[str, float], tex
             score += 0.15
         if years and any(y in ns for y in years):
             score += 0.05
+        elif years and re.search(r"(?:19|20)\d\d年", ns):
+            # a sentence about another year answers a different question
+            score -= 0.5
         # very long sentences read badly as an answer line
         score -= max(0, len(s) - 120) / 1000
         if score > best_score:

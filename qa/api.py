@@ -208,14 +208,10 @@ def create_api(retriever_provider: Callable[[], Retriever], settings: Settings |
         if report.added or report.updated:
             return JSONResponse(status_code=200, content={"added": report.added + report.updated, **body})
         message = report.errors[0] if report.errors else f"{name} 没有被加入索引。"
-        status = 409 if _is_duplicate(message) else 422
+        status = 409 if report.duplicates else 422
         return _error(status, message, **body)
 
     return api
-
-
-def _is_duplicate(message: str) -> bool:
-    return any(w in message for w in ("重复", "相同", "duplicate", "already"))
 
 
 def _print_progress(message: str, fraction: float | None) -> None:

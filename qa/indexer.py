@@ -34,6 +34,7 @@ class UpdateReport:
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # uploads refused: same content as an indexed file
     passages_embedded: int = 0
     passages_total: int = 0
     seconds: float = 0.0

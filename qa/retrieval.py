@@ -148,6 +148,7 @@ class Retriever:
         for entry_name, entry in self._prep.store.manifest.documents.items():
             if entry.sha256 == digest:
                 report.errors.append(f"{name}: 内容与已索引的 {entry_name} 相同，未重复添加。")
+                report.duplicates.append(name)
                 return report
         self.documents_dir.mkdir(parents=True, exist_ok=True)
         target = self.documents_dir / name
@@ -416,11 +417,16 @@ class Retriever:
             and top_prob < float(reranker.meta["abstain_threshold"])
         ):
             return True
-        # key terms of the question that occur nowhere in the corpus (another city, an unknown project)
+        # key Chinese terms of the question that occur nowhere in the corpus (another city, an unknown
+        # project); English words are left to the multilingual dense side
         missing = [
             t
             for t in terms
-            if len(t) >= 2 and t not in prep.idf and not t.isdigit() and term_weight(t, prep.idf) == 1.0
+            if len(t) >= 2
+            and t not in prep.idf
+            and not t.isdigit()
+            and term_weight(t, prep.idf) == 1.0
+            and not t.isascii()
         ]
         return bool(terms) and len(missing) >= max(1, math.ceil(len(terms) * 0.5))
 

@@ -91,6 +91,47 @@ STOPWORDS = frozenset(
     ]
 )
 
+# English function words, so an English question's search terms are its content words.
+STOPWORDS = STOPWORDS | frozenset(
+    [
+        "what",
+        "was",
+        "is",
+        "are",
+        "were",
+        "the",
+        "a",
+        "an",
+        "of",
+        "in",
+        "on",
+        "for",
+        "to",
+        "and",
+        "or",
+        "how",
+        "much",
+        "many",
+        "which",
+        "who",
+        "when",
+        "where",
+        "why",
+        "does",
+        "do",
+        "did",
+        "s",
+        "will",
+        "be",
+        "its",
+        "it",
+        "by",
+        "with",
+        "from",
+        "about",
+    ]
+)
+
 # Words that name which document a question is about rather than what it asks; routing uses
 # them, but as search terms they only pull in the documents' own preambles.
 DESIGNATORS = frozenset(
@@ -176,6 +217,7 @@ def char_bigrams(text: str) -> set[str]:
 # Genre knowledge, not tuned to any question: each maps a colloquial term onto report wording.
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "gdp": ("生产总值", "地区生产总值"),
+    "zhengzhou": ("郑州",),
     "经济总量": ("生产总值",),
     "财政收入": ("一般公共预算收入",),
     "税收": ("税收收入",),
