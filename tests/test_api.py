@@ -35,7 +35,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("api")
     docs = root / "documents"
     docs.mkdir()
-    for f in (REPO / "documents").glob("*.txt"):
+    for f in [*(REPO / "documents").glob("*.txt"), REPO / "documents" / "catalog.toml"]:
         shutil.copy2(f, docs / f.name)
     return docs, root / "index"
 

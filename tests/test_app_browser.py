@@ -124,7 +124,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     root = tmp_path_factory.mktemp("webapp")
     docs = root / "documents"
     docs.mkdir()
-    for f in DOCUMENTS.glob("*.txt"):
+    for f in [*DOCUMENTS.glob("*.txt"), DOCUMENTS / "catalog.toml"]:
         shutil.copy2(f, docs / f.name)
     return docs, root / "index", root
 

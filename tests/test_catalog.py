@@ -28,6 +28,7 @@ def test_catalog_covers_the_five_reports() -> None:
         2023,
         2024,
         2025,
+        2035,  # the vision year (远景目标)
     ]
     r2021 = cat["2021-zhengzhou-government-work-report.txt"]
     assert r2021.delivered == "2021-01-30" and 2020 in r2021.looks_back and 2016 in r2021.looks_back

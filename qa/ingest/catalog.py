@@ -165,11 +165,26 @@ def guess_info(file_name: str, text: str) -> DocumentInfo:
     lines = [ln.strip().lstrip("#").strip() for ln in head.splitlines() if ln.strip().lstrip("#").strip()]
     title = ""
     for ln in lines[:20]:
-        if len(ln) <= 40 and any(w in ln for w in _TITLE_WORDS) and not ln.startswith("——"):
+        if (
+            len(ln) <= 40
+            and any(w in ln for w in _TITLE_WORDS)
+            and not ln.startswith("——")
+            and not re.search(r"[，。；、,;]", ln)
+        ):
             title = ln
             break
     if not title:
-        title = next((ln for ln in lines[:10] if 4 <= len(ln) <= 40), Path(file_name).stem)
+        # a title line reads like a title: no sentence punctuation, not a continuation "（上接一版）"
+        title = next(
+            (
+                ln
+                for ln in lines[:10]
+                if 4 <= len(ln) <= 40
+                and not re.search(r"[，。；：、“”,;]", ln)
+                and not ln.startswith(("（", "("))
+            ),
+            re.sub(r"[-_]+", " ", Path(file_name).stem).strip() or file_name,
+        )
     dates = find_dates(head)
     delivered = dates[0] if dates else None
     year: int | None = delivered.year if delivered else None
@@ -177,9 +192,10 @@ def guess_info(file_name: str, text: str) -> DocumentInfo:
         m = re.search(r"(?<!\d)((?:19|20)\d{2})(?!\d)", file_name) or re.search(r"((?:19|20)\d{2})年", head)
         year = int(m.group(1)) if m else None
     probe = title + head[:500]
-    if "政府工作报告" in probe:
+    name = file_name.lower()
+    if "政府工作报告" in probe or "work-report" in name or "工作报告" in name:
         kind = "政府工作报告"
-    elif "五年规划" in probe and "纲要" in probe:
+    elif "五年规划" in probe and "纲要" in probe or "five-year-plan" in name or "规划" in name:
         kind = "五年规划纲要"
     elif re.search(r"记者|新闻|讯）|报道", head[:1500]):
         kind = "新闻稿"
