@@ -450,8 +450,10 @@ def write_version(
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         # disk full, a size limit, permissions: the live version was never touched
+        # numpy reports a short write without an errno ("N requested and M written"): a full disk
+        why = exc.strerror if exc.errno and exc.strerror else f"{exc}; the disk is probably full"
         raise IndexProblem(
-            f"Writing the new index into {index_dir} failed ({exc.strerror or exc}), so the previous "
+            f"Writing the new index into {index_dir} failed ({why}), so the previous "
             f"index is still the one in use; free some disk space and run `qa index` again."
         ) from exc
     except BaseException:
