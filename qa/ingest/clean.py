@@ -23,6 +23,7 @@ import bisect
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -317,8 +318,11 @@ def _split_runin_heading(chars: list[str], offs: list[int], raw_line: str, base:
 _BLOCK_CHARS = 200_000
 
 
-def clean_text(text: str) -> CleanText:
-    """Clean extraction noise; return the clean text and the clean->original offset map."""
+def clean_text(text: str, progress: Callable[[float], None] | None = None) -> CleanText:
+    """Clean extraction noise; return the clean text and the clean->original offset map.
+
+    `progress(fraction)` is called after each block of a long text.
+    """
     if len(text) <= 2 * _BLOCK_CHARS:
         return _clean_block(text)
     texts: list[str] = []
@@ -339,6 +343,8 @@ def clean_text(text: str) -> CleanText:
             parts.append(block.offsets[:-1] + start)
             last_end = int(block.offsets[-1]) + start
         start = end
+        if progress is not None:
+            progress(end / len(text))
     parts.append(np.asarray([last_end], dtype=np.int64))
     return CleanText("".join(texts), np.concatenate(parts).astype(np.int64, copy=False), dropped)
 
