@@ -127,15 +127,22 @@ def _passages(
 
 
 def process_document(
-    path: Path, info: DocumentInfo | None, settings: ChunkerSettings, chunker: str = "chinese"
+    path: Path,
+    info: DocumentInfo | None,
+    settings: ChunkerSettings,
+    chunker: str = "chinese",
+    progress: Callable[[float], None] | None = None,
 ) -> ProcessedDocument:
-    """Load, clean, structure and chunk one file; DocumentError if it cannot be read."""
+    """Load, clean, structure and chunk one file; DocumentError if it cannot be read.
+
+    `progress(fraction)` reports the cleaning of a long text block by block (0.9 = cleaned).
+    """
     if chunker not in CHUNKERS:
         raise QAError(f"Unknown chunker '{chunker}'; use one of: {', '.join(CHUNKERS)}.")
     path = Path(path)
     raw: RawDocument = load_file(path)
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    clean = clean_text(raw.text)
+    clean = clean_text(raw.text, (lambda f: progress(0.9 * f)) if progress is not None else None)
     if not clean.text.strip():
         raise DocumentError(path.name, "nothing is left after removing page numbers, watermarks and noise")
     if info is None:
