@@ -221,8 +221,13 @@ def update_index(
         t = time.perf_counter()
         for n, (f, digest) in enumerate(to_process):
             progress(f"分段 {f.name}", n / max(len(to_process), 1))
+
+            def within(frac: float, n: int = n, name: str = f.name) -> None:
+                # a very large file reports its cleaning block by block, so progress never stalls for minutes
+                progress(f"分段 {name}（{frac:.0%}）", (n + frac) / max(len(to_process), 1))
+
             try:
-                doc = process_document(f, catalog.get(f.name), cs, chunker=settings.chunker)
+                doc = process_document(f, catalog.get(f.name), cs, chunker=settings.chunker, progress=within)
             except DocumentError as exc:
                 report.errors.append(str(exc))
                 if on_error:
