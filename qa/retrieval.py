@@ -18,6 +18,7 @@ from qa.answer import abstain_text, answer_line, asked_unit_pattern, asks_quanti
 from qa.config import Settings, load_settings
 from qa.errors import IndexProblem, QAError
 from qa.indexer import UpdateReport, update_index
+from qa.ingest import NOT_DOCUMENTS
 from qa.ingest.loaders import SUPPORTED_SUFFIXES as DOCUMENT_SUFFIXES
 from qa.rerank import Candidate, FeatureReranker, Reranker, load_reranker
 from qa.store import IndexStore, Progress, sha256_bytes
@@ -32,7 +33,7 @@ from qa.text import (
     tokenize,
 )
 from qa.types import Answer, DocumentInfo, Hit, Query
-from qa.understand import Route, filter_docs, has_content, understand
+from qa.understand import Route, filter_docs, understand
 
 
 @dataclass
@@ -64,7 +65,7 @@ class _Prepared:
     idf: dict[str, float]
     catalog: list[DocumentInfo]
     kinds: dict[str, str]
-    years: frozenset[int]  # years the text itself names (2015年 baselines, 2035年 visions)
+    years: frozenset[int]  # years the text states figures for (2015年 table columns), not just compares to
 
 
 class Retriever:
@@ -108,19 +109,23 @@ class Retriever:
     @staticmethod
     def _prepare(store: IndexStore) -> _Prepared:
         catalog = [info for info, _ in store.document_infos()]
-        idf = _idf_table(store)
-        years = frozenset(int(t) for t in idf if len(t) == 4 and t.isdigit() and 1949 <= int(t) <= 2100)
-        return _Prepared(store, idf, catalog, {i.file: i.kind for i in catalog}, years)
+        return _Prepared(
+            store, _idf_table(store), catalog, {i.file: i.kind for i in catalog}, _stated_years(store)
+        )
 
     def update(self, progress: Progress | None = None) -> UpdateReport:
         """Re-sync the index with the documents folder; readers keep the old index until the swap."""
         with self._write_lock:
-            report = update_index(
-                self.documents_dir, self.index_dir, self.settings, encoder=self._encoder, progress=progress
-            )
-            if report.written:
-                self._prep = self._prepare(IndexStore.open(self.index_dir))
-            return report
+            return self._update_locked(progress)
+
+    def _update_locked(self, progress: Progress | None) -> UpdateReport:
+        """update() for a caller that already holds self._write_lock."""
+        report = update_index(
+            self.documents_dir, self.index_dir, self.settings, encoder=self._encoder, progress=progress
+        )
+        if report.written:
+            self._prep = self._prepare(IndexStore.open(self.index_dir))
+        return report
 
     def add_upload(self, filename: str, data: bytes, progress: Progress | None = None) -> UpdateReport:
         """Validate, save into the documents folder and index one uploaded file."""
@@ -144,25 +149,34 @@ class Retriever:
         if not data.strip():
             report.errors.append(f"{name}: 文件是空的。")
             return report
+        if name.lower() in NOT_DOCUMENTS:
+            # a name the documents folder reserves for notes (README.md) would never be indexed
+            name = f"{Path(name).stem}-upload{suffix}"
         digest = sha256_bytes(data)
-        for entry_name, entry in self._prep.store.manifest.documents.items():
-            if entry.sha256 == digest:
-                report.errors.append(f"{name}: 内容与已索引的 {entry_name} 相同，未重复添加。")
-                report.duplicates.append(name)
-                return report
-        self.documents_dir.mkdir(parents=True, exist_ok=True)
-        target = self.documents_dir / name
-        stem, n = target.stem, 1
-        while target.exists():
-            n += 1
-            target = self.documents_dir / f"{stem}-{n}{suffix}"
-        tmp = target.with_name(f".upload-{target.name}")
-        tmp.write_bytes(data)
-        tmp.replace(target)
-        result = self.update(progress)
-        if target.name in {e.split(":")[0] for e in result.errors}:
-            target.unlink(missing_ok=True)
-        return result
+        # one upload at a time: the duplicate check, the choice of a free name and the indexing belong together
+        with self._write_lock:
+            for entry_name, entry in self._prep.store.manifest.documents.items():
+                if entry.sha256 == digest:
+                    report.errors.append(f"{name}: 内容与已索引的 {entry_name} 相同，未重复添加。")
+                    report.duplicates.append(name)
+                    return report
+            self.documents_dir.mkdir(parents=True, exist_ok=True)
+            target = self.documents_dir / name
+            stem, n = target.stem, 1
+            while target.exists():
+                n += 1
+                target = self.documents_dir / f"{stem}-{n}{suffix}"
+            tmp = target.with_name(f".upload-{target.name}")
+            tmp.write_bytes(data)
+            tmp.replace(target)
+            try:
+                result = self._update_locked(progress)
+            except BaseException:
+                target.unlink(missing_ok=True)  # never leave an unindexed upload behind
+                raise
+            if target.name in {e.split(":")[0] for e in result.errors}:
+                target.unlink(missing_ok=True)
+            return result
 
     # ---- reading ----------------------------------------------------------------------
     @property
@@ -240,7 +254,8 @@ class Retriever:
             question, prep.catalog, history, filters, self.settings.max_question_chars, prep.years
         )
         timings["understand"] = time.perf_counter() - t0
-        if not has_content(query.normalized):
+        question = question.encode("utf-8", "replace").decode("utf-8")  # lone surrogates cannot be encoded
+        if sum(1 for ch in query.normalized if ch.isalnum()) < 2:
             return Answer(question, query, "请用文字提问，例如：2023年郑州GDP是多少？", [], True, timings)
         hits, top_prob, terms = self._rank(prep, query, routes, k, rerank, timings)
         t = time.perf_counter()
@@ -517,6 +532,19 @@ def _sentences_of(store: IndexStore, row: int) -> list[str]:
     if v is None:
         v = memo[row] = [s for s in re.split(r"(?<=[。！？；!?;])", _norm_passage(store, row)) if s.strip()]
     return v
+
+
+def _stated_years(store: IndexStore) -> frozenset[int]:
+    """Years the documents state something for ("2015年" as a table column), not years they only compare
+    to ("比2015年增加", "较2010年翻一番")."""
+    years: set[int] = set()
+    for doc in store.manifest.documents:
+        text = store.source_text(doc)
+        for m in re.finditer(r"(?<!\d)((?:19|20)\d\d)\s*年", text):
+            before = text[max(0, m.start() - 3) : m.start()].strip()
+            if not before.endswith(("较", "比", "与", "同", "到", "至")):
+                years.add(int(m.group(1)))
+    return frozenset(years)
 
 
 def _idf_table(store: IndexStore) -> dict[str, float]:

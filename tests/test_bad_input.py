@@ -447,11 +447,6 @@ def test_50mb_text_file_is_processed_in_bounded_memory(tmp_path: Path) -> None:
     assert int(peak) < 1.5 * 2**30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="qa/retrieval.py:125-165 add_upload writes README.md (a name document_files() ignores) into "
-    "documents/ and reports neither an addition nor an error; the file stays there unindexed",
-)
 def test_upload_named_like_an_ignored_file_is_not_left_behind(upload_retriever: Retriever) -> None:
     r = upload_retriever
     before = set(os.listdir(r.documents_dir))
