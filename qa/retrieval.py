@@ -24,11 +24,11 @@ from qa.rerank import Candidate, FeatureReranker, Reranker, load_reranker
 from qa.store import IndexStore, Progress, sha256_bytes
 from qa.text import (
     DESIGNATORS,
+    SYNONYMS,
     char_bigrams,
     expand_terms,
     normalize,
     numbers,
-    term_present,
     term_weight,
     tokenize,
 )
@@ -475,17 +475,21 @@ def add_features(
     max_rrf = max(c.rrf for c in cands) or 1.0
     use_route = routing != "off"
     by_doc = {r.doc: r for r in routes}
+    # each term with its report-wording synonyms, looked up once per question (this loop is the hot path)
+    alts = {t: (t, *SYNONYMS.get(t, ())) for t in terms}
+    memo = prep.store.memo.setdefault("section", {})
     for c in cands:
         text = _norm_passage(prep.store, c.row)
-        sec = normalize(c.section)
+        sec = memo.get(c.row)
+        if sec is None:
+            sec = memo[c.row] = normalize(c.section)
+        present = [t for t in terms if any(a in text for a in alts[t])]
         f = c.features
         f["dense"] = c.dense
         f["dense_gap"] = c.dense - max_dense
         f["bm25"] = c.bm25 / max_bm25 if max_bm25 > 0 else 0.0
         f["rrf"] = c.rrf / max_rrf
-        f["coverage"] = (
-            sum(w for t, w in weights.items() if term_present(t, text)) / total_idf if terms else 0.0
-        )
+        f["coverage"] = sum(weights[t] for t in present) / total_idf if terms else 0.0
         f["bigram"] = sum(1 for b in qbig if b in text) / len(qbig) if qbig else 0.0
         f["numbers"] = sum(1 for n in qnums if n in text) / len(qnums) if qnums else 0.0
         f["year_text"] = 1.0 if years and any(y in text for y in years) else 0.0
@@ -500,16 +504,18 @@ def add_features(
         f["route_misfit"] = (
             1.0 if r and ((want == "target" and not r.plan) or (want == "result" and not r.back)) else 0.0
         )
-        f["heading"] = sum(1 for t in terms if term_present(t, sec)) / len(terms) if terms and sec else 0.0
+        f["heading"] = (
+            sum(1 for t in terms if any(a in sec for a in alts[t])) / len(terms) if terms and sec else 0.0
+        )
         f["length"] = math.log(max(len(c.text), 10) / 200.0)
         f["numeric_q"] = 1.0 if numeric_q and re.search(r"\d", text) else 0.0
         f["kind"] = 1.0 if query.kinds and prep.kinds.get(c.doc) in query.kinds else 0.0
         # the answer usually sits in one sentence: how much of the question the best sentence covers
         best = 0.0
         best_num = 0.0
-        if terms:
+        if present:
             for sent in _sentences_of(prep.store, c.row):
-                cov = sum(w for t, w in weights.items() if term_present(t, sent)) / total_idf
+                cov = sum(weights[t] for t in present if any(a in sent for a in alts[t])) / total_idf
                 if cov > best:
                     best = cov
                     best_num = 1.0 if numeric_q and re.search(r"\d", sent) else 0.0

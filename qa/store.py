@@ -247,7 +247,7 @@ class IndexStore:
         self.doc_of_row = np.asarray([p.doc for p in passages], dtype=object)
         self._sources: dict[str, str] = {}
         # per-version memo for derived text (normalised passages, their sentences): lives and dies with it
-        self.memo: dict[str, dict[int, Any]] = {"norm": {}, "sentences": {}}
+        self.memo: dict[str, dict[int, Any]] = {"norm": {}, "sentences": {}, "section": {}}
 
     # -- opening --------------------------------------------------------------------------
     @classmethod
