@@ -327,5 +327,16 @@ def serve_cmd(
     mod.main(args)
 
 
+def _register_bench() -> None:
+    from qa.bench import bench_command
+
+    app.command(
+        "bench", help="Speed and memory benchmark: indexing, per-stage query latency, RSS, scaling to 1M."
+    )(bench_command)
+
+
+_register_bench()
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
