@@ -81,7 +81,7 @@ def _standardise(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fit_pointwise(data: Sequence[QuestionData], l2: float) -> tuple[np.ndarray, float]:
-    """Logistic regression on (candidate, contains answer) pairs; kept for comparison."""
+    """Logistic regression on (candidate, contains answer) pairs: calibrated probabilities for abstention."""
     X = np.vstack([d.X for d in data if len(d.X)])
     y = np.concatenate([d.y for d in data if len(d.X)])
     mu, sd = _standardise(X)

@@ -158,28 +158,6 @@ DESIGNATORS = frozenset(
     ]
 )
 
-QUESTION_WORDS = frozenset(
-    [
-        "什么",
-        "多少",
-        "哪些",
-        "哪个",
-        "怎么",
-        "怎样",
-        "如何",
-        "为什么",
-        "是否",
-        "有没有",
-        "几",
-        "请问",
-        "吗",
-        "呢",
-        "哪里",
-        "何时",
-        "多大",
-    ]
-)
-
 
 @lru_cache(maxsize=4096)
 def _cut(text: str) -> tuple[str, ...]:
