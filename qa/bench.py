@@ -244,6 +244,15 @@ def run_isolated(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any
         return pool.submit(_measured, fn, *args).result()
 
 
+def _timed_phase(con: Any, name: str, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Announce a phase, run it in its own process, and record how long it took."""
+    con.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {name} …")
+    t = time.perf_counter()
+    r = run_isolated(fn, *args)
+    r["phase_s"] = round(time.perf_counter() - t, 1)
+    return r
+
+
 def _measured(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
     load0 = os.getloadavg()[0]
     out = fn(*args)
@@ -664,11 +673,7 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
         one = shutil.copy2(national[len(national) // 2], extra / national[len(national) // 2].name)
 
         def step(name: str, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-            con.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {name} …")
-            t = time.perf_counter()
-            r = run_isolated(fn, *args)
-            r["phase_s"] = round(time.perf_counter() - t, 1)
-            return r
+            return _timed_phase(con, name, fn, *args)
 
         def checkpoint() -> None:
             # Results so far, so an interrupted run still leaves figures behind.
@@ -824,11 +829,7 @@ def run_scaling_only(
     }
 
     def step(name: str, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
-        con.print(f"[dim]{time.strftime('%H:%M:%S')}[/dim] {name} …")
-        t = time.perf_counter()
-        r = run_isolated(fn, *args)
-        r["phase_s"] = round(time.perf_counter() - t, 1)
-        return r
+        return _timed_phase(con, name, fn, *args)
 
     def checkpoint() -> None:
         result["targets"] = [t for t in check_targets(result) if t["target"].startswith("N=")]

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from qa.config import Settings, load_settings
 from qa.errors import QAError
+
+if TYPE_CHECKING:
+    from qa.retrieval import Retriever
 
 app = typer.Typer(
     add_completion=False,
@@ -58,6 +61,14 @@ def progress_bar(description: str) -> Iterator[Callable[[str, float | None], Non
                 prog.update(task, description=message)
 
         yield cb
+
+
+def _open_built(index: Path, settings: Settings, documents: Path, label: str = "准备索引") -> Retriever:
+    """Build or update the index from the documents folder, with a progress bar, then open it."""
+    from qa.retrieval import Retriever
+
+    with progress_bar(label) as cb:
+        return Retriever.open(index, settings, documents_dir=documents, build=True, progress=cb)
 
 
 def _fail(exc: Exception) -> None:
@@ -161,8 +172,7 @@ def ask_cmd(
         docs_dir = documents or Path(s.documents_dir)
         build = not (idx / "CURRENT").exists() and docs_dir.is_dir()
         if build:
-            with progress_bar("建立索引") as cb:
-                r = Retriever.open(idx, s, documents_dir=docs_dir, build=True, progress=cb)
+            r = _open_built(idx, s, docs_dir, "建立索引")
         else:
             r = Retriever.open(idx, s, documents_dir=docs_dir)
         filters = {"doc": doc or [], "year": year or []}
@@ -222,7 +232,6 @@ def eval_cmd(
         print_metrics,
         run_eval,
     )
-    from qa.retrieval import Retriever
 
     try:
         s = _settings(config)
@@ -236,9 +245,7 @@ def eval_cmd(
             return
         if reranker:
             s = s.with_(reranker=reranker[0])
-        idx = index or Path(s.index_dir)
-        with progress_bar("准备索引") as cb:
-            r = Retriever.open(idx, s, documents_dir=docs_dir, build=True, progress=cb)
+        r = _open_built(index or Path(s.index_dir), s, docs_dir)
         metrics = run_eval(r, questions, out, k=k)
         print_metrics(metrics, title=f"{gold.name}")
         console.print(f"written to {out}/ (metrics.json, run.jsonl, report.md)")
@@ -270,13 +277,11 @@ def fit_reranker_cmd(
     from qa.evaluation import load_gold
     from qa.fit import fit_and_save
     from qa.rerank import DEFAULT_WEIGHTS
-    from qa.retrieval import Retriever
 
     try:
         s = _settings(config, reranker="none")
         docs_dir = documents or Path(s.documents_dir)
-        with progress_bar("准备索引") as cb:
-            r = Retriever.open(index or Path(s.index_dir), s, documents_dir=docs_dir, build=True, progress=cb)
+        r = _open_built(index or Path(s.index_dir), s, docs_dir)
         report = fit_and_save(r, load_gold(gold), out or DEFAULT_WEIGHTS, folds=folds, l2=l2)
     except QAError as exc:
         _fail(exc)
