@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers import DOCUMENTS, R2024, REPO, BuiltIndex, minimal_pdf, new_marker, real_excerpt
 
 from qa.api import create_api
 from qa.errors import QAError
@@ -25,19 +26,8 @@ from qa.indexer import update_index
 from qa.retrieval import Retriever
 from qa.store import IndexStore
 
-# the session index fixtures live in test_store.py (built once per session, shared by these modules)
-import test_store as shared  # noqa: E402  isort: skip
-from test_store import DOCUMENTS, BuiltIndex, new_marker, real_excerpt  # noqa: E402  isort: skip
-from test_ingest import _pdf  # noqa: E402  isort: skip
-
-built_index = shared.built_index
-private_index = shared.private_index
-real_encoder = shared.real_encoder
-session_settings = shared.session_settings
-
 pytestmark = pytest.mark.integration
 
-R2024 = "2024-zhengzhou-government-work-report.txt"
 GDP = "2023年郑州市地区生产总值是多少？"
 
 
@@ -210,9 +200,9 @@ def test_odd_documents_are_reported_by_name_and_the_rest_indexed(
         "blank lines only.txt": b"\n\n  \r\n\t\n",
         "binary-named.txt": b"\x89PNG\r\n\x1a\n" + os.urandom(4000),
         "elf-named.txt": b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 16,
-        "scan.pdf": _pdf([[], []]),
+        "scan.pdf": minimal_pdf([[], []]),
         "corrupt.pdf": b"%PDF-1.7\n1 0 obj << /Type /Catalog >> garbage \x00\xff",
-        "truncated.pdf": _pdf([["Zhengzhou GDP"]])[:120],
+        "truncated.pdf": minimal_pdf([["Zhengzhou GDP"]])[:120],
         "corrupt.docx": b"PK\x03\x04\x14\x00garbage that is not a zip",
         "not-a-docx.docx": "只是一段文字".encode(),
     }
@@ -338,7 +328,7 @@ def test_upload_refusals(upload_retriever: Retriever) -> None:
 def test_unreadable_upload_is_removed_again(upload_retriever: Retriever) -> None:
     r = upload_retriever
     before = set(os.listdir(r.documents_dir))
-    rep = r.add_upload("scan.pdf", _pdf([[]]))
+    rep = r.add_upload("scan.pdf", minimal_pdf([[]]))
     assert rep.errors and "OCR" in rep.errors[0]
     assert set(os.listdir(r.documents_dir)) == before
 
@@ -417,8 +407,6 @@ print(len(doc.passages), peak, round(time.perf_counter() - t, 1), len(ticks), ok
 @pytest.mark.unit
 def test_50mb_text_file_is_processed_in_bounded_memory(tmp_path: Path) -> None:
     """A 50 MB text file loads, cleans (with progress) and chunks in a subprocess whose peak RSS is measured."""
-    from test_store import REPO
-
     parts = [p.read_text(encoding="utf-8") for p in sorted(DOCUMENTS.glob("*.txt"))]
     big = tmp_path / "50mb 报告合集.txt"
     size = 0

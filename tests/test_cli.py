@@ -10,22 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import DOCUMENTS, R2024, REPO, BuiltIndex
 from typer.testing import CliRunner
 
 from qa.cli import app
 from qa.store import IndexStore
 
-# the session index fixtures live in test_store.py (built once per session, shared by these modules)
-import test_store as shared  # noqa: E402  isort: skip
-from test_store import DOCUMENTS, REPO, BuiltIndex  # noqa: E402  isort: skip
-
-built_index = shared.built_index
-real_encoder = shared.real_encoder
-session_settings = shared.session_settings
-
 pytestmark = pytest.mark.integration
 
-R2024 = "2024-zhengzhou-government-work-report.txt"
 KEYWORDS = "2023-zhengzhou-government-work-report-keywords.txt"
 
 

@@ -20,25 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import R2024, REPO, BuiltIndex, one_sentence_with_fix
 
 from qa.errors import IndexProblem
 from qa.indexer import update_index
 from qa.retrieval import Retriever
 from qa.store import IndexStore, current_version
 
-# the session index fixtures live in test_store.py (built once per session, shared by these modules)
-import test_store as shared  # noqa: E402  isort: skip
-from test_store import REPO, BuiltIndex, one_sentence_with_fix  # noqa: E402  isort: skip
-
-built_index = shared.built_index
-private_index = shared.private_index
-real_encoder = shared.real_encoder
-session_settings = shared.session_settings
-
 pytestmark = pytest.mark.integration
 
 GDP = "2023年郑州市地区生产总值是多少？"
-R2024 = "2024-zhengzhou-government-work-report.txt"
 
 _BUILD = """
 import resource, signal, sys

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import BuiltIndex
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -200,14 +201,6 @@ def test_filters_only_raise_qaerror(filters: dict[str, Any]) -> None:
 
 
 # ---- schemathesis against the API ------------------------------------------------------------------
-
-import test_store as shared  # noqa: E402  isort: skip
-from test_store import BuiltIndex  # noqa: E402  isort: skip
-
-built_index = shared.built_index
-private_index = shared.private_index
-real_encoder = shared.real_encoder
-session_settings = shared.session_settings
 
 
 @pytest.fixture(scope="module")

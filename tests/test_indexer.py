@@ -13,19 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import REPO, BuiltIndex, CountingEncoder, new_marker, real_excerpt
 
 from qa.config import Settings
 from qa.indexer import update_index
 from qa.store import IndexStore
-
-# the session index fixtures live in test_store.py (built once per session, shared by these modules)
-import test_store as shared  # noqa: E402  isort: skip
-from test_store import REPO, BuiltIndex, CountingEncoder, new_marker, real_excerpt  # noqa: E402  isort: skip
-
-built_index = shared.built_index
-private_index = shared.private_index
-real_encoder = shared.real_encoder
-session_settings = shared.session_settings
 
 pytestmark = pytest.mark.integration
 

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import minimal_pdf
 
 from qa.chunking import ChunkerSettings
 from qa.errors import DocumentError
@@ -149,38 +150,6 @@ def test_unsupported_suffix_is_a_clear_error(tmp_path: Path) -> None:
         load_file(f)
 
 
-def _pdf(pages: list[list[str]]) -> bytes:
-    """A minimal PDF with one Helvetica text line per entry, one page per list."""
-    n = len(pages)
-    objs = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        f"<< /Type /Pages /Kids [{' '.join(f'{4 + 2 * i} 0 R' for i in range(n))}] /Count {n} >>".encode(),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    for i, lines in enumerate(pages):
-        body = (
-            ("BT /F1 12 Tf 72 720 Td 14 TL " + " ".join(f"({ln}) Tj T*" for ln in lines) + " ET")
-            if lines
-            else ""
-        )
-        content = body.encode()
-        objs.append(
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
-            f"/Contents {5 + 2 * i} 0 R >>".encode()
-        )
-        objs.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for k, o in enumerate(objs, start=1):
-        offsets.append(len(out))
-        out += f"{k} 0 obj\n".encode() + o + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return out
-
-
 def test_pdf_loader_keeps_page_numbers_in_spans(tmp_path: Path) -> None:
     page1 = [
         "Zhengzhou Government Work Report 2024",
@@ -191,7 +160,7 @@ def test_pdf_loader_keeps_page_numbers_in_spans(tmp_path: Path) -> None:
         "Investment in fixed assets grew 6.8 percent.",
     ]
     f = tmp_path / "report.pdf"
-    f.write_bytes(_pdf([page1, page2]))
+    f.write_bytes(minimal_pdf([page1, page2]))
     raw = load_file(f)
     assert raw.pages is not None and [n for _, n in raw.pages] == [1, 2]
     doc = process_document(f, None, ChunkerSettings(max_chars=60, min_chars=10))
@@ -203,7 +172,7 @@ def test_pdf_loader_keeps_page_numbers_in_spans(tmp_path: Path) -> None:
 
 def test_pdf_without_text_layer_needs_ocr(tmp_path: Path) -> None:
     f = tmp_path / "scan.pdf"
-    f.write_bytes(_pdf([[], []]))
+    f.write_bytes(minimal_pdf([[], []]))
     with pytest.raises(DocumentError, match="OCR"):
         load_file(f)
 

@@ -6,20 +6,12 @@ import subprocess
 import sys
 
 import pytest
+from helpers import R2024, REPO, BuiltIndex
 
 from qa.retrieval import Retriever
 
-# the session index fixtures live in test_store.py (built once per session, shared by these modules)
-import test_store as shared  # noqa: E402  isort: skip
-from test_store import REPO, BuiltIndex  # noqa: E402  isort: skip
-
-built_index = shared.built_index
-real_encoder = shared.real_encoder
-session_settings = shared.session_settings
-
 pytestmark = pytest.mark.integration
 
-R2024 = "2024-zhengzhou-government-work-report.txt"
 METADATA = {"doc", "title", "year", "section", "citation", "start_line", "end_line", "page", "score", "id"}
 
 

@@ -11,14 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-# the session index fixtures live in test_store.py (built once per session, shared by these modules)
-import test_store as shared  # noqa: E402  isort: skip
-from test_store import REPO, BuiltIndex  # noqa: E402  isort: skip
-
-built_index = shared.built_index
-real_encoder = shared.real_encoder
-session_settings = shared.session_settings
+from helpers import REPO, BuiltIndex
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

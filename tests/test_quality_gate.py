@@ -6,22 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import REPO, BuiltIndex
 
 from qa.evaluation import check_floors, load_gold, run_eval
 from qa.retrieval import Retriever
 
-# the session index fixtures live in test_store.py (built once per session)
-import test_store as shared  # noqa: E402  isort: skip
-
-built_index = shared.built_index
-real_encoder = shared.real_encoder
-session_settings = shared.session_settings
-
-REPO = Path(__file__).resolve().parent.parent
-
 
 @pytest.mark.integration
-def test_dev_set_stays_above_the_floors(built_index: shared.BuiltIndex, tmp_path: Path) -> None:
+def test_dev_set_stays_above_the_floors(built_index: BuiltIndex, tmp_path: Path) -> None:
     floors = json.loads((REPO / "eval" / "floors.json").read_text(encoding="utf-8"))
     gold = load_gold(REPO / "eval" / "gold" / "dev.jsonl")
     retriever = Retriever.open(built_index.index, built_index.settings)

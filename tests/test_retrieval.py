@@ -9,26 +9,17 @@ import time
 from typing import Any
 
 import pytest
+from helpers import R2024, BuiltIndex, new_marker, real_excerpt
 
 from qa.errors import QAError
 from qa.retrieval import Retriever
 from qa.types import Answer
-
-# the session index fixtures live in test_store.py (built once per session, shared by these modules)
-import test_store as shared  # noqa: E402  isort: skip
-from test_store import BuiltIndex, new_marker, real_excerpt  # noqa: E402  isort: skip
-
-built_index = shared.built_index
-private_index = shared.private_index
-real_encoder = shared.real_encoder
-session_settings = shared.session_settings
 
 pytestmark = pytest.mark.integration
 
 R2020 = "2020-zhengzhou-government-work-report.txt"
 R2021 = "2021-zhengzhou-government-work-report.txt"
 PLAN = "2021-zhengzhou-14th-five-year-plan-outline.txt"
-R2024 = "2024-zhengzhou-government-work-report.txt"
 
 
 @pytest.fixture(scope="module")

@@ -18,19 +18,11 @@ import httpx
 import numpy as np
 import psutil
 import pytest
+from helpers import REPO, BuiltIndex
 
 from qa.config import Settings, load_settings
 from qa.errors import IndexProblem, QAError
 from qa.store import IndexStore, current_version
-
-# the session index fixtures live in test_store.py (built once per session, shared by these modules)
-import test_store as shared  # noqa: E402  isort: skip
-from test_store import REPO, BuiltIndex  # noqa: E402  isort: skip
-
-built_index = shared.built_index
-private_index = shared.private_index
-real_encoder = shared.real_encoder
-session_settings = shared.session_settings
 
 SOURCES = sorted([*(REPO / "qa").rglob("*.py"), REPO / "app.py", *(REPO / "scripts").glob("*.py")])
 FORBIDDEN = {

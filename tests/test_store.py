@@ -1,193 +1,23 @@
 """The on-disk index: build and reopen, the manifest, damaged files, a manifest from another model, open time.
 
-This module also holds the session-wide index fixtures the other index/retrieval test modules import
-(`from test_store import built_index, ...`): the real documents/ folder is copied into a temporary
-directory and indexed once per session with the real default model.
+The session index these tests read (built_index, private_index) comes from conftest.py.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-import sqlite3
 import time
-import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers import DOCUMENTS, R2024, BuiltIndex, one_sentence_with_fix
 
-from qa.config import Settings
 from qa.errors import IndexProblem, QAError
-from qa.indexer import UpdateReport, update_index
+from qa.indexer import update_index
 from qa.store import IndexStore, current_version, sha256_file
-
-REPO = Path(__file__).resolve().parent.parent
-DOCUMENTS = REPO / "documents"
-R2024 = "2024-zhengzhou-government-work-report.txt"
-
-# ---- shared fixtures (imported by test_indexer, test_retrieval, test_langchain, test_cli) ---------
-
-
-@dataclass
-class BuiltIndex:
-    """The session index: where it is, the documents it was built from, and how the build went."""
-
-    index: Path
-    documents: Path
-    settings: Settings
-    report: UpdateReport
-    seconds: float
-
-    def copy(self, dest: Path) -> BuiltIndex:
-        """A private copy (index + documents) for tests that change things."""
-        shutil.copytree(self.index, dest / "index", symlinks=True)
-        shutil.copytree(self.documents, dest / "documents")
-        return BuiltIndex(dest / "index", dest / "documents", self.settings, self.report, self.seconds)
-
-
-class CountingEncoder:
-    """The real encoder, counting the texts it is asked to embed as passages."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.model_id = inner.model_id
-        self.dim = inner.dim
-        self.fingerprint = inner.fingerprint
-        self.calls = 0
-        self.texts: list[str] = []
-
-    def reset(self) -> None:
-        """Forget the counts."""
-        self.calls = 0
-        self.texts = []
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """Delegate (not counted)."""
-        return self.inner.encode_queries(texts)
-
-    def encode_documents(
-        self, texts: Sequence[str], batch_size: int = 32, progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
-        """Delegate and count."""
-        self.calls += 1
-        self.texts.extend(texts)
-        return self.inner.encode_documents(texts, batch_size=batch_size, progress=progress)
-
-
-def _seed_cache(cache: Path) -> None:
-    """Reuse the converted model and embeddings the user's cache already holds (keeps the suite fast).
-
-    The session cache is still a fresh directory, so texts a test writes for the first time are really
-    embedded (the counts below depend on that); a machine with an empty cache just pays the full build once.
-    """
-    cache.mkdir(parents=True, exist_ok=True)
-    user = Settings().resolved_cache_dir()
-    models = user / "models"
-    if models.is_dir() and any((m / "conversion.json").exists() for m in models.iterdir()):
-        (cache / "models").symlink_to(models, target_is_directory=True)
-    db = user / "embeddings.sqlite"
-    if db.exists():
-        src = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-        dst = sqlite3.connect(str(cache / "embeddings.sqlite"))
-        try:
-            src.backup(dst)
-        finally:
-            src.close()
-            dst.close()
-
-
-def _share_embeddings(cache: Path) -> None:
-    """Give the user's cache the session's embeddings of documents/, so the next run starts warm.
-
-    Entries are keyed by (model fingerprint, text hash), so adding them never changes what any index holds.
-    """
-    user_db = Settings().resolved_cache_dir() / "embeddings.sqlite"
-    if not user_db.exists():
-        return
-    db = sqlite3.connect(str(user_db), timeout=30)
-    try:
-        db.execute("ATTACH DATABASE ? AS s", (str(cache / "embeddings.sqlite"),))
-        db.execute("INSERT OR IGNORE INTO emb SELECT fp, key, vec FROM s.emb")
-        db.commit()
-    except sqlite3.Error:
-        pass  # a busy or odd user cache only costs the next run some time
-    finally:
-        db.close()
-
-
-_SESSION: dict[str, Any] = {}
-
-
-@pytest.fixture(scope="session")
-def session_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Default settings with a session cache directory."""
-    if "settings" not in _SESSION:
-        cache = tmp_path_factory.mktemp("qa-cache")
-        _seed_cache(cache)
-        _SESSION["settings"] = Settings(cache_dir=str(cache))
-    return _SESSION["settings"]
-
-
-@pytest.fixture(scope="session")
-def real_encoder(session_settings: Settings) -> Any:
-    """The real default encoder, loaded once."""
-    if "encoder" not in _SESSION:
-        from qa.embedding import load_encoder
-
-        _SESSION["encoder"] = load_encoder(session_settings)
-    return _SESSION["encoder"]
-
-
-@pytest.fixture(scope="session")
-def built_index(
-    tmp_path_factory: pytest.TempPathFactory, session_settings: Settings, real_encoder: Any
-) -> BuiltIndex:
-    """documents/ copied into a temporary folder and indexed once per session (treat as read-only)."""
-    if "built" not in _SESSION:
-        root = tmp_path_factory.mktemp("built")
-        docs = root / "documents"
-        shutil.copytree(DOCUMENTS, docs)
-        t0 = time.perf_counter()
-        report = update_index(docs, root / "index", session_settings, encoder=real_encoder)
-        seconds = time.perf_counter() - t0
-        if report.passages_embedded:
-            _share_embeddings(session_settings.resolved_cache_dir())
-        print(f"\nsession index: {report.summary()} timings={report.timings}")
-        _SESSION["built"] = BuiltIndex(root / "index", docs, session_settings, report, seconds)
-    return _SESSION["built"]
-
-
-@pytest.fixture
-def private_index(built_index: BuiltIndex, tmp_path: Path) -> BuiltIndex:
-    """A copy of the session index and its documents that a test may change."""
-    return built_index.copy(tmp_path)
-
-
-def real_excerpt(marker: str, paragraphs: int = 4, start: int = 40, source: str = R2024) -> str:
-    """A small document of real report paragraphs, each tagged with `marker` so its passages are new text."""
-    lines = [ln.strip() for ln in (DOCUMENTS / source).read_text(encoding="utf-8").splitlines()]
-    long = [ln for ln in lines if len(ln) >= 80][start : start + paragraphs]
-    assert len(long) == paragraphs
-    body = "\n\n".join(f"{p}（{marker}）" for p in long)
-    return f"郑州市政府工作报告摘编（{marker}）\n\n{body}\n"
-
-
-def new_marker() -> str:
-    """A tag no earlier run can have embedded."""
-    return f"摘编{uuid.uuid4().hex[:8]}"
-
-
-def one_sentence_with_fix(message: str) -> None:
-    """The house rule for index problems: one sentence, naming the command that fixes it."""
-    assert "qa index" in message, message
-    assert "\n" not in message and "Traceback" not in message, message
-    assert message.rstrip().endswith((".", "。")), message
-
 
 # ---- build and reopen ----------------------------------------------------------------------------
 
