@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+
+from qa.serving import free_port, wait_until_healthy
 
 REPO = Path(__file__).resolve().parent.parent
 GOLD = REPO / "eval" / "gold" / "dev.jsonl"
@@ -209,19 +210,13 @@ def run_load(
     return res
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """`qa serve --api-only` (or app.py with --app) on a free loopback port, in a subprocess."""
 
     def __init__(
         self, documents: Path, index: Path, log: Path, app: bool = False, port: int | None = None
     ) -> None:
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log.open("w", encoding="utf-8")
         args = ["--port", str(self.port), "--documents", str(documents), "--index", str(index)]
@@ -241,19 +236,7 @@ class Server:
 
     def wait(self, timeout: float = 900.0) -> None:
         """Until /health answers (the first start builds the index)."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"server exited with {self.proc.returncode}: {self.log.read_text()[-3000:]}"
-                )
-            try:
-                if httpx.get(self.url + "/health", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"server not ready after {timeout:.0f} s")
+        wait_until_healthy(self.proc, self.url, timeout, log=self.log)
 
     def stop(self) -> None:
         """Terminate this server process (only it)."""

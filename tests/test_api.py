@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import pytest
 
 from qa import Retriever, load_settings
 from qa.api import create_api
+from qa.serving import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -21,12 +21,6 @@ REPO = Path(__file__).resolve().parent.parent
 GDP_2023_REPORT = "2024-zhengzhou-government-work-report.txt"
 PLAN = "2021-zhengzhou-14th-five-year-plan-outline.txt"
 UPLOAD_LIMIT_MB = 1
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +42,7 @@ def server(corpus: tuple[Path, Path]) -> Iterator[str]:
     docs, index = corpus
     settings = load_settings(documents_dir=str(docs), index_dir=str(index), max_upload_mb=UPLOAD_LIMIT_MB)
     retriever = Retriever.open(str(index), settings, documents_dir=str(docs), build=True)
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         create_api(lambda: retriever, settings), host="127.0.0.1", port=port, log_level="warning"
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -18,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import pytest
+
+from qa.serving import free_port, wait_until_healthy
 
 pytestmark = pytest.mark.browser
 
@@ -56,17 +56,11 @@ if not CHROMIUM.exists():
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class AppProcess:
     """`python app.py` in a subprocess, with its output in a log file."""
 
     def __init__(self, documents: Path, index: Path, log: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = log
         self._log_fh = log.open("w", encoding="utf-8")
@@ -90,17 +84,9 @@ class AppProcess:
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> float:
         """Seconds from start until /health answers."""
-        deadline = self.started + timeout
-        while time.perf_counter() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"app.py exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(self.url + "health", timeout=2).status_code == 200:
-                    return time.perf_counter() - self.started
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise AssertionError(f"app.py not ready after {timeout:.0f} s:\n{self.output()}")
+        return wait_until_healthy(
+            self.proc, self.url, timeout, started=self.started, name="app.py", log=self.log
+        )
 
     def output(self) -> str:
         """What the app printed so far."""

@@ -10,11 +10,9 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import psutil
 import pytest
@@ -22,6 +20,7 @@ from helpers import REPO, BuiltIndex
 
 from qa.config import Settings, load_settings
 from qa.errors import IndexProblem, QAError
+from qa.serving import free_port, wait_until_healthy
 from qa.store import IndexStore, current_version
 
 SOURCES = sorted([*(REPO / "qa").rglob("*.py"), REPO / "app.py", *(REPO / "scripts").glob("*.py")])
@@ -54,19 +53,11 @@ def test_defaults_bind_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "0.0.0.0" not in app_py and "share=True" not in app_py
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.integration
 def test_api_server_listens_on_loopback_only(built_index: BuiltIndex, tmp_path: Path) -> None:
     """`qa serve --api-only` without --host: the listening socket is 127.0.0.1, not every interface."""
     copy = built_index.copy(tmp_path)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "QA_HOST"}
     env.update(PYTHONPATH=str(REPO), QA_CACHE_DIR=built_index.settings.cache_dir)
     proc = subprocess.Popen(
@@ -87,16 +78,7 @@ def test_api_server_listens_on_loopback_only(built_index: BuiltIndex, tmp_path: 
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            assert proc.poll() is None, "the API server exited"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the API server did not start"
-            time.sleep(0.3)
+        wait_until_healthy(proc, f"http://127.0.0.1:{port}", 300, name="the API server")
         listening = [
             c.laddr
             for c in psutil.Process(proc.pid).net_connections(kind="inet")
