@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import html
 import logging
 import re
 import sys
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, File, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -113,13 +114,73 @@ def _validation_sentence(exc: RequestValidationError) -> str:
     return f"请求参数 {where} 不正确：{e.get('msg', '')}。"
 
 
+def _schema_name(schema: dict[str, Any]) -> str:
+    ref = schema.get("$ref") or (schema.get("items") or {}).get("$ref") or ""
+    name = ref.rsplit("/", 1)[-1]
+    if schema.get("type") == "array":
+        return f"[{name or (schema.get('items') or {}).get('type', '')}]"
+    return name or str(schema.get("type", ""))
+
+
+def docs_html(spec: dict[str, Any]) -> str:
+    """A self-contained page describing the API from its OpenAPI spec: no scripts, no outside requests."""
+    esc = html.escape
+    rows: list[str] = []
+    for path, ops in spec.get("paths", {}).items():
+        for method, op in ops.items():
+            params = [
+                f"<code>{esc(p['name'])}</code> ({esc(p.get('in', ''))}, "
+                f"{esc(_schema_name(p.get('schema', {})))}{', required' if p.get('required') else ''})"
+                for p in op.get("parameters", [])
+            ]
+            body = op.get("requestBody", {}).get("content", {})
+            for ctype, content in body.items():
+                params.append(
+                    f"body {esc(ctype)}: <code>{esc(_schema_name(content.get('schema', {})))}</code>"
+                )
+            responses = ", ".join(
+                f"{esc(code)} {esc(r.get('description', ''))}" for code, r in op.get("responses", {}).items()
+            )
+            doc = esc(op.get("description") or op.get("summary") or "").replace("\n", "<br>")
+            rows.append(
+                f"<section><h2><span class=m>{esc(method.upper())}</span> <code>{esc(path)}</code></h2>"
+                f"<p>{doc}</p><p>{'<br>'.join(params) or 'no parameters'}</p><p class=r>{responses}</p></section>"
+            )
+    models = "".join(
+        f"<li><code>{esc(name)}</code>: "
+        + ", ".join(f"{esc(k)} ({esc(_schema_name(v))})" for k, v in schema.get("properties", {}).items())
+        + "</li>"
+        for name, schema in spec.get("components", {}).get("schemas", {}).items()
+    )
+    info = spec.get("info", {})
+    title = esc(f"{info.get('title', 'API')} {info.get('version', '')}")
+    return (
+        f"<!doctype html><html lang=zh><head><meta charset=utf-8><title>{title}</title><style>{_DOCS_CSS}</style>"
+        f"</head><body><h1>{title}</h1><p>{esc(info.get('description', ''))} The machine-readable spec is at "
+        f"<a href=/openapi.json>/openapi.json</a>.</p>{''.join(rows)}<h2>Schemas</h2><ul>{models}</ul></body></html>"
+    )
+
+
+_DOCS_CSS = (
+    "body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
+    "section{border-top:1px solid #ddd}.m{background:#eef;padding:0 .4rem}.r{color:#555}"
+)
+
+
 def create_api(retriever_provider: Callable[[], Retriever], settings: Settings | None = None) -> FastAPI:
     """The FastAPI app; `retriever_provider()` returns the (already opened) Retriever."""
     api = FastAPI(
         title="郑州政府报告问答 API",
         description="Retrieval over Zhengzhou government reports with cited passages.",
         version="0.1.0",
+        # FastAPI's Swagger and ReDoc pages load their scripts from a CDN; /docs is served from here instead.
+        docs_url=None,
+        redoc_url=None,
     )
+
+    @api.get("/docs", include_in_schema=False)
+    def docs_page() -> HTMLResponse:
+        return HTMLResponse(docs_html(api.openapi()))
 
     def _settings() -> Settings:
         return settings or retriever_provider().settings

@@ -153,7 +153,13 @@ def test_openapi_docs(client: httpx.Client) -> None:
     """OpenAPI schema and the docs page are served."""
     spec = client.get("/openapi.json").json()
     assert {"/api/search", "/api/ask", "/api/documents", "/health"} <= set(spec["paths"])
-    assert client.get("/docs").status_code == 200
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for path in spec["paths"]:
+        assert f"<code>{path}</code>" in page.text
+    # Served from here: no scripts and no addresses outside this server (FastAPI's own page uses a CDN).
+    assert "<script" not in page.text and "http://" not in page.text and "https://" not in page.text
+    assert client.get("/redoc").status_code == 404
 
 
 def test_upload_then_ask(client: httpx.Client, corpus: tuple[Path, Path]) -> None:
