@@ -297,9 +297,9 @@ class OnnxE5Encoder:
         self.max_tokens = int(meta["max_tokens"])
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.enable_truncation(self.max_tokens)
-        self.word = np.load(model_dir / "word_q4.npy", mmap_mode="r")
-        self.position = np.load(model_dir / "position.npy")
-        self.token_type = np.load(model_dir / "token_type.npy")
+        self.word = np.load(model_dir / "word_q4.npy", mmap_mode="r", allow_pickle=False)
+        self.position = np.load(model_dir / "position.npy", allow_pickle=False)
+        self.token_type = np.load(model_dir / "token_type.npy", allow_pickle=False)
         self.threads = num_threads or max(1, os.cpu_count() or 1)
         # model_path: another graph over the same inputs (the tests run the fp32 one).
         path = str(model_path or model_dir / "model.onnx")
