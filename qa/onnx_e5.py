@@ -17,15 +17,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.convert_e5 import QK, E5File, _tensor, bin_hash, build_tokenizer_json, default_bin_path, read_e5_bin
+from qa.convert_e5 import (
+    QK,
+    E5File,
+    _tensor,
+    bin_hash,
+    build_tokenizer_json,
+    default_bin_path,
+    materialize_dir,
+    read_e5_bin,
+)
 from qa.errors import QAError
 
 # Bumped whenever the written graph or files change, so an old cache entry is not reused.
@@ -225,36 +232,14 @@ def write_model_dir(bin_path: Path, out_dir: Path) -> None:
 def materialize_onnx_model(cache_dir: Path, bin_path: Path | None = None) -> Path:
     """Build the ONNX model into cache_dir/models/ on first use (atomically) and return its directory."""
     src = bin_path or default_bin_path()
-    models = Path(cache_dir) / "models"
-    target = models / f"multilingual-e5-small-onnx-int8-{bin_hash(src)}-v{ONNX_BUILD_VERSION}"
-    if (target / "meta.json").exists():
-        return target
-    try:
-        models.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".onnx-", dir=models))
-    except OSError as exc:
-        raise QAError(
-            f"Cannot write the ONNX model into {models} ({exc.strerror}); set cache_dir to a writable folder."
-        ) from exc
-    try:
-        try:
-            write_model_dir(src, tmp)
-        except OSError as exc:
-            raise QAError(
-                f"Could not write the ONNX model into {models} ({exc.strerror}); free some disk space or set "
-                "cache_dir to another folder."
-            ) from exc
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            # Another process finished first; use its copy if it is complete.
-            if not (target / "meta.json").exists():
-                shutil.rmtree(target, ignore_errors=True)
-                os.rename(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    # meta.json is written last by write_model_dir().
+    return materialize_dir(
+        cache_dir,
+        f"multilingual-e5-small-onnx-int8-{bin_hash(src)}-v{ONNX_BUILD_VERSION}",
+        "meta.json",
+        lambda tmp: write_model_dir(src, tmp),
+        "ONNX model",
+    )
 
 
 def _dequant_rows(blocks: np.ndarray, ids: np.ndarray) -> np.ndarray:
