@@ -1,6 +1,6 @@
 """Starting a qa server in another process: a free loopback port, and waiting until its /health answers.
 
-Used by scripts/loadtest.py and the tests that start `app.py` or the API in a subprocess.
+Used by scripts/loadtest.py and the tests that start `app.py` or the API in a subprocess; stopping it too.
 """
 
 from __future__ import annotations
@@ -52,3 +52,14 @@ def wait_until_healthy(
             pass
         time.sleep(0.3)
     raise RuntimeError(f"{name} not ready after {timeout:.0f} s:\n{tail()}")
+
+
+def stop_process(proc: subprocess.Popen[Any], grace: float = 20.0) -> None:
+    """Terminate a server started by us (only it), and kill it if it has not exited after `grace` seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from qa.serving import free_port, wait_until_healthy
+from qa.serving import free_port, stop_process, wait_until_healthy
 
 REPO = Path(__file__).resolve().parent.parent
 GOLD = REPO / "eval" / "gold" / "dev.jsonl"
@@ -240,13 +240,7 @@ class Server:
 
     def stop(self) -> None:
         """Terminate this server process (only it)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self._log.close()
 
 

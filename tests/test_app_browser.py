@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from qa.serving import free_port, wait_until_healthy
+from qa.serving import free_port, stop_process, wait_until_healthy
 
 pytestmark = pytest.mark.browser
 
@@ -94,13 +94,7 @@ class AppProcess:
 
     def stop(self) -> None:
         """Terminate this process (and only it)."""
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self._log_fh.close()
 
 

@@ -20,7 +20,7 @@ from helpers import REPO, BuiltIndex
 
 from qa.config import Settings, load_settings
 from qa.errors import IndexProblem, QAError
-from qa.serving import free_port, wait_until_healthy
+from qa.serving import free_port, stop_process, wait_until_healthy
 from qa.store import IndexStore, current_version
 
 SOURCES = sorted([*(REPO / "qa").rglob("*.py"), REPO / "app.py", *(REPO / "scripts").glob("*.py")])
@@ -86,8 +86,7 @@ def test_api_server_listens_on_loopback_only(built_index: BuiltIndex, tmp_path: 
         ]
         assert listening and all(a.ip in ("127.0.0.1", "::1") for a in listening), listening
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        stop_process(proc)
 
 
 # ---- no pickle or other code-executing formats ---------------------------------------------------------
