@@ -40,6 +40,10 @@ class DocumentInfo:
     plans_for: list[int] = field(default_factory=list)
     year: int | None = None  # the headline year (year delivered)
     guessed: bool = False  # True when metadata was guessed from the text, not the catalog
+    issuer: str | None = None  # who delivered or issued it: 国务院, 郑州市人民政府 …
+    place: str | None = None  # the place it is about: 全国, 河南省, 郑州市 …
+    # where each field came from: "catalog" | "title line" | "file name" | "text" (field name -> source)
+    sources: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
