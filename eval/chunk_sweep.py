@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.chunking import ChunkerSettings
 from qa.evaluation import QuestionResult, compute_metrics, load_gold
+from qa.index.lexical import LexicalIndex
 from qa.ingest import load_corpus
-from qa.store import LexicalIndex
-from qa.text import DESIGNATORS, expand_terms, tokenize
+from qa.ingest.chunking import ChunkerSettings
+from qa.text.lexicon import genre_lexicon
+from qa.text.tokenize import tokenize
 
 
 def main() -> None:
@@ -35,8 +36,9 @@ def main() -> None:
             lexical = LexicalIndex.build([p.embed_text for p in passages])
             results = []
             for g in gold:
-                terms = [t for t in tokenize(g.question) if t not in DESIGNATORS] or tokenize(g.question)
-                top = np.argsort(-lexical.scores(terms + expand_terms(terms)))[:10]
+                lex = genre_lexicon()
+                terms = [t for t in tokenize(g.question) if t not in lex.designators] or tokenize(g.question)
+                top = np.argsort(-lexical.scores(terms + lex.expand_terms(terms)))[:10]
                 results.append(QuestionResult([(passages[i].doc, passages[i].text) for i in top]))
             m = compute_metrics(gold, results)["overall"]
             print(

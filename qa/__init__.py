@@ -17,7 +17,7 @@ from qa.errors import DocumentError, IndexProblem, QAError
 from qa.types import Answer, DocumentInfo, Hit, Passage, Query, SourceSpan
 
 if TYPE_CHECKING:
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
 __all__ = [
     "Answer",
@@ -38,7 +38,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # Retriever pulls in faiss/torch; import it only when asked for.
     if name == "Retriever":
-        from qa.retrieval import Retriever
+        from qa.search.retriever import Retriever
 
         return Retriever
     raise AttributeError(name)

@@ -291,7 +291,7 @@ def phase_index(
     the model is timed afterwards on its own, since the plain path and the token counts need the converted model.
     """
     from qa.convert_e5 import materialize_default_model
-    from qa.indexer import update_index
+    from qa.index.builder import update_index
 
     settings = Settings(cache_dir=cache_dir, embed_backend=backend, documents_dir=documents_dir)
     cache = Path(cache_dir)
@@ -347,7 +347,7 @@ def phase_index(
 
 def _tokens_per_passage(model_dir: Path, index_dir: str) -> float | None:
     """Mean tokens per indexed passage, as the encoder sees it ('passage: ' + embed_text, specials included)."""
-    from qa.store import IndexStore
+    from qa.index.store import IndexStore
 
     tok_file = Path(model_dir) / "tokenizer.json"
     if not tok_file.exists():
@@ -386,7 +386,7 @@ def phase_query(
 ) -> dict[str, Any]:
     """Dev gold questions through Retriever.ask after warm-up: p50/p95 per stage, hit@5, serving RSS."""
     from qa.evaluation import load_gold, run_eval
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
     settings = Settings(cache_dir=cache_dir, embed_backend=backend)
     gold = load_gold(gold_path)[:n_questions]
@@ -444,8 +444,10 @@ def synthetic_store(base_index: str, pool_index: str, n: int, jitter_cos: float,
     vectors jittered by isotropic noise to cosine ~jitter_cos: near-duplicates, not identical copies, so an
     approximate index has to tell them apart. Their BM25 tokens are the real tokens of the copied passage.
     """
-    from qa.store import DocEntry, IndexStore, LexicalIndex
-    from qa.text import tokenize
+    from qa.index.lexical import LexicalIndex
+    from qa.index.manifest import DocEntry
+    from qa.index.store import IndexStore
+    from qa.text.tokenize import tokenize
     from qa.types import DocumentInfo
 
     base = IndexStore.open(base_index, verify=False)
@@ -521,8 +523,8 @@ def phase_scale(
     import faiss
 
     from qa.evaluation import load_gold
-    from qa.retrieval import Retriever
-    from qa.store import make_faiss_index
+    from qa.index.dense import make_faiss_index
+    from qa.search.retriever import Retriever
 
     settings = Settings(cache_dir=cache_dir, embed_backend=DEFAULT_BACKEND)
     rss0 = _rss_mb()

@@ -17,7 +17,7 @@ from qa.config import Settings, load_settings
 from qa.errors import QAError
 
 if TYPE_CHECKING:
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
 app = typer.Typer(
     add_completion=False,
@@ -65,7 +65,7 @@ def progress_bar(description: str) -> Iterator[Callable[[str, float | None], Non
 
 def _open_built(index: Path, settings: Settings, documents: Path, label: str = "准备索引") -> Retriever:
     """Build or update the index from the documents folder, with a progress bar, then open it."""
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
     with progress_bar(label) as cb:
         return Retriever.open(index, settings, documents_dir=documents, build=True, progress=cb)
@@ -87,7 +87,7 @@ def index_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Build or update the index (only new or changed documents are embedded)."""
-    from qa.indexer import update_index
+    from qa.index.builder import update_index
 
     try:
         s = _settings(config, model=model, faiss_index=faiss_index)
@@ -115,13 +115,13 @@ def chunk_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Clean and chunk a folder; print a summary (and dump passages as JSONL)."""
-    from qa.indexer import chunker_config
+    from qa.index.spec import IndexSpec
     from qa.ingest import load_corpus
     from qa.ingest.report import corpus_report, dump_passages_jsonl
 
     try:
         s = _settings(config, chunk_max_chars=max_chars, chunk_overlap_sentences=overlap, chunker=chunker)
-        cs, _, _ = chunker_config(s)
+        cs = IndexSpec.from_settings(s).chunker_settings
         result = load_corpus(documents, cs, chunker=s.chunker)
     except QAError as exc:
         _fail(exc)
@@ -164,7 +164,7 @@ def ask_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Ask one question and print the answer with citations."""
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
     try:
         s = _settings(config, reranker=reranker)
@@ -189,7 +189,7 @@ def ask_cmd(
 @app.command("documents")
 def documents_cmd(index: IndexOpt = None, config: ConfigOpt = None) -> None:
     """List the indexed documents with passage counts."""
-    from qa.store import IndexStore
+    from qa.index.store import IndexStore
 
     try:
         s = _settings(config)
@@ -276,7 +276,7 @@ def fit_reranker_cmd(
     """Fit the default reranker's weights on a gold set (k-fold cross-validated) and save them as JSON."""
     from qa.evaluation import load_gold
     from qa.fit import fit_and_save
-    from qa.rerank import DEFAULT_WEIGHTS
+    from qa.search.rerank import DEFAULT_WEIGHTS
 
     try:
         s = _settings(config, reranker="none")
@@ -310,26 +310,12 @@ def serve_cmd(
     if config:
         args += ["--config", str(config)]
     if api_only:
-        from qa.api import main as api_main
+        from qa.serve.api import main as api_main
 
-        api_main(args)
-        return
-    import importlib.util
+        raise typer.Exit(code=api_main(args))
+    from qa.serve.chat import main as chat_main
 
-    app_py = Path.cwd() / "app.py"
-    if not app_py.exists():
-        app_py = Path(__file__).resolve().parent.parent / "app.py"
-    if not app_py.exists():
-        _fail(
-            QAError(
-                "app.py (the web chat) was not found; run `qa serve` from the project folder, or use --api-only."
-            )
-        )
-    spec = importlib.util.spec_from_file_location("qa_web_app", app_py)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    mod.main(args)
+    raise typer.Exit(code=chat_main(args))
 
 
 def _register_bench() -> None:

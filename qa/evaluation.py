@@ -600,7 +600,7 @@ def compare_configs(
     console: Any | None = None,
 ) -> list[dict[str, Any]]:
     """Run each configuration on the same questions; returns one table row per config, writes compare.md."""
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
     con = _console(console)
     work = Path(work_dir)

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from qa.evaluation import GoldQuestion, contains_answer
-from qa.rerank import DEFAULT_WEIGHTS, FEATURES, FeatureReranker, fit_logistic
-from qa.understand import understand
+from qa.search.features import FEATURES
+from qa.search.rerank import DEFAULT_WEIGHTS, FeatureReranker, fit_logistic
 
 
 @dataclass
@@ -34,18 +34,14 @@ class QuestionData:
 
 def collect(retriever: Any, gold: Sequence[GoldQuestion], k: int = 10) -> list[QuestionData]:
     """Candidates with features and labels for every gold question."""
-    prep = retriever._prep
     out = []
     for g in gold:
-        query, routes, _ = understand(
-            g.question, prep.catalog, max_chars=retriever.settings.max_question_chars, known_years=prep.years
-        )
-        cands, _ = retriever.candidates(prep, query, routes, k, {})
+        cands = retriever.candidates(g.question, k=k)
         X = np.asarray([[c.features.get(f, 0.0) for f in FEATURES] for c in cands], dtype=np.float64).reshape(
             -1, len(FEATURES)
         )
         y = np.asarray([1.0 if contains_answer(c.doc, c.text, g) else 0.0 for c in cands])
-        first = np.asarray([c.rrf * (1.0 + 0.5 * c.features.get("route", 0.0)) for c in cands])
+        first = np.asarray([c.score for c in cands])
         out.append(QuestionData(g, X, y, first))
     return out
 

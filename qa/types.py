@@ -103,6 +103,7 @@ class Query:
     uncovered_years: list[int] = field(default_factory=list)  # years no document covers
     intent: str = ""  # "target" (asks about a plan), "result" (an outcome) or "" (unclear)
     other_places: list[str] = field(default_factory=list)  # places named that the reports are not about
+    terms: list[str] = field(default_factory=list)  # the search terms taken from the question
 
     def describe(self) -> str:
         """'按2023年检索：2024年政府工作报告' style explanation."""

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from qa.serving import free_port, stop_process, wait_until_healthy
+from qa.serve.process import free_port, stop_process, wait_until_healthy
 
 REPO = Path(__file__).resolve().parent.parent
 GOLD = REPO / "eval" / "gold" / "dev.jsonl"
@@ -226,7 +226,7 @@ class Server:
             else [
                 sys.executable,
                 "-c",
-                "import sys; from qa.api import main; sys.exit(main(sys.argv[1:]))",
+                "import sys; from qa.serve.api import main; sys.exit(main(sys.argv[1:]))",
                 *args,
             ]
         )

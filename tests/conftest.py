@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from qa.config import Settings
-from qa.indexer import update_index
+from qa.index.builder import update_index
 
 # helpers.py holds asserts (one_sentence_with_fix, real_excerpt): rewrite them as pytest does in test modules
 pytest.register_assert_rewrite("helpers")

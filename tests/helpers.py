@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from qa.config import Settings
-from qa.indexer import UpdateReport
+from qa.index.builder import UpdateReport
 
 REPO = Path(__file__).resolve().parent.parent
 DOCUMENTS = REPO / "documents"

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from qa import Retriever, load_settings
-from qa.api import create_api
-from qa.serving import free_port
+from qa.serve.api import create_api
+from qa.serve.process import free_port
 
 pytestmark = pytest.mark.integration
 

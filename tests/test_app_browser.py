@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from qa.serving import free_port, stop_process, wait_until_healthy
+from qa.serve.process import free_port, stop_process, wait_until_healthy
 
 pytestmark = pytest.mark.browser
 

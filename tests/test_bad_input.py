@@ -20,11 +20,11 @@ import pytest
 from fastapi.testclient import TestClient
 from helpers import DOCUMENTS, R2024, REPO, BuiltIndex, minimal_pdf, new_marker, real_excerpt
 
-from qa.api import create_api
 from qa.errors import QAError
-from qa.indexer import update_index
-from qa.retrieval import Retriever
-from qa.store import IndexStore
+from qa.index.builder import update_index
+from qa.index.store import IndexStore
+from qa.search.retriever import Retriever
+from qa.serve.api import create_api
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +34,7 @@ GDP = "2023年郑州市地区生产总值是多少？"
 @pytest.fixture(scope="module")
 def retriever(built_index: BuiltIndex, real_encoder: Any) -> Retriever:
     """A retriever over the session index, sharing the loaded model."""
-    r = Retriever.open(built_index.index, built_index.settings, documents_dir=built_index.documents)
-    r._encoder = real_encoder
+    r = Retriever.open(built_index.index, built_index.settings, documents_dir=built_index.documents, encoder=real_encoder)
     return r
 
 
@@ -237,8 +236,7 @@ def test_odd_documents_are_reported_by_name_and_the_rest_indexed(
     assert texts["名字 有 空格（郑州）.txt"]
     assert any(m.startswith("分段") for m, _ in progress)
     # the GB18030 document answers in its own (decoded) words, with a line citation
-    r = Retriever.open(idx, private_index.settings, documents_dir=docs)
-    r._encoder = real_encoder
+    r = Retriever.open(idx, private_index.settings, documents_dir=docs, encoder=real_encoder)
     hits = r.search(f"{gb_marker}", k=3)
     assert hits[0].passage.doc == "gb18030 报告 摘编.txt"
     assert "行" in hits[0].passage.citation()
@@ -255,8 +253,7 @@ def _tree(root: Path) -> set[str]:
 def upload_retriever(private_index: BuiltIndex, real_encoder: Any) -> Retriever:
     """A retriever on a private copy with a 1 MB upload limit."""
     settings = private_index.settings.with_(max_upload_mb=1)
-    r = Retriever.open(private_index.index, settings, documents_dir=private_index.documents)
-    r._encoder = real_encoder
+    r = Retriever.open(private_index.index, settings, documents_dir=private_index.documents, encoder=real_encoder)
     return r
 
 
@@ -392,7 +389,7 @@ def test_long_text_is_cleaned_in_blocks_with_a_sound_offset_map() -> None:
 _BIG = """
 import resource, sys, time
 from pathlib import Path
-from qa.chunking import ChunkerSettings
+from qa.ingest.chunking import ChunkerSettings
 from qa.ingest import process_document
 t = time.perf_counter()
 ticks = []

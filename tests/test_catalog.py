@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunking import ChunkerSettings
 from qa.errors import QAError
 from qa.ingest import load_corpus
 from qa.ingest.catalog import find_dates, guess_info, load_catalog, read_catalog
+from qa.ingest.chunking import ChunkerSettings
 
 pytestmark = pytest.mark.unit
 

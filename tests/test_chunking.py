@@ -9,17 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import (
-    ChunkerSettings,
-    chunk_range,
-    chunk_text,
-    naive_chunks,
-    sentence_spans,
-    split_sentences,
-)
+from qa.ingest.chunking import ChunkerSettings, chunk_range, chunk_text, naive_chunks
 from qa.ingest.clean import clean_text
 from qa.ingest.loaders import load_file
 from qa.ingest.structure import find_sections
+from qa.text.sentences import sentence_spans, split_sentences
 
 pytestmark = pytest.mark.unit
 

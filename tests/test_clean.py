@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.ingest.clean import clean_text, line_of, normalize_for_match
+from qa.ingest.clean import clean_text, line_of
+from qa.ingest.clean import normalize_for_source_check as normalize_for_match
 from qa.ingest.loaders import load_file
 
 pytestmark = pytest.mark.unit

@@ -14,7 +14,7 @@ from helpers import DOCUMENTS, R2024, REPO, BuiltIndex
 from typer.testing import CliRunner
 
 from qa.cli import app
-from qa.store import IndexStore
+from qa.index.store import IndexStore
 
 pytestmark = pytest.mark.integration
 

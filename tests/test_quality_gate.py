@@ -9,7 +9,7 @@ import pytest
 from helpers import REPO, BuiltIndex
 
 from qa.evaluation import check_floors, load_gold, run_eval
-from qa.retrieval import Retriever
+from qa.search.retriever import Retriever
 
 
 @pytest.mark.integration

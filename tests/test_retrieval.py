@@ -12,7 +12,7 @@ import pytest
 from helpers import R2024, BuiltIndex, new_marker, real_excerpt
 
 from qa.errors import QAError
-from qa.retrieval import Retriever
+from qa.search.retriever import Retriever
 from qa.types import Answer
 
 pytestmark = pytest.mark.integration
@@ -211,8 +211,7 @@ def test_query_latency(retriever: Retriever) -> None:
 
 
 def test_concurrent_readers_during_an_update(private_index: BuiltIndex, real_encoder: Any) -> None:
-    r = Retriever.open(private_index.index, private_index.settings, documents_dir=private_index.documents)
-    r._encoder = real_encoder  # share the loaded model (the fingerprint matches the index)
+    r = Retriever.open(private_index.index, private_index.settings, documents_dir=private_index.documents, encoder=real_encoder)
     errors: list[BaseException] = []
     answers: list[Answer] = []
     lock = threading.Lock()

@@ -20,8 +20,9 @@ from helpers import REPO, BuiltIndex
 
 from qa.config import Settings, load_settings
 from qa.errors import IndexProblem, QAError
-from qa.serving import free_port, stop_process, wait_until_healthy
-from qa.store import IndexStore, current_version
+from qa.index.store import IndexStore
+from qa.index.writer import current_version
+from qa.serve.process import free_port, stop_process, wait_until_healthy
 
 SOURCES = sorted([*(REPO / "qa").rglob("*.py"), REPO / "app.py", *(REPO / "scripts").glob("*.py")])
 FORBIDDEN = {
@@ -64,7 +65,7 @@ def test_api_server_listens_on_loopback_only(built_index: BuiltIndex, tmp_path: 
         [
             sys.executable,
             "-c",
-            "import sys; from qa.api import main; sys.exit(main(sys.argv[1:]))",
+            "import sys; from qa.serve.api import main; sys.exit(main(sys.argv[1:]))",
             "--port",
             str(port),
             "--index",
@@ -164,10 +165,9 @@ def test_a_planted_pickle_is_refused_not_run(private_index: BuiltIndex, tmp_path
 
 @pytest.mark.integration
 def test_filters_and_context_do_not_open_files(built_index: BuiltIndex, real_encoder: Any) -> None:
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
-    r = Retriever.open(built_index.index, built_index.settings, documents_dir=built_index.documents)
-    r._encoder = real_encoder
+    r = Retriever.open(built_index.index, built_index.settings, documents_dir=built_index.documents, encoder=real_encoder)
     for doc in ("../../../etc/passwd", "/etc/passwd", str(built_index.documents / "CORPUS.md")):
         with pytest.raises(QAError):
             r.ask("2023年郑州GDP是多少？", filters={"doc": [doc]})
@@ -178,7 +178,7 @@ def test_filters_and_context_do_not_open_files(built_index: BuiltIndex, real_enc
 
 @pytest.mark.integration
 def test_safe_filename_properties() -> None:
-    from qa.retrieval import safe_filename
+    from qa.ingest.uploads import safe_filename
 
     for raw in [
         "../a.txt",
@@ -201,8 +201,8 @@ def test_safe_filename_properties() -> None:
 def test_api_does_not_open_cors_and_hides_internals(built_index: BuiltIndex) -> None:
     from fastapi.testclient import TestClient
 
-    from qa.api import create_api
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
+    from qa.serve.api import create_api
 
     r = Retriever.open(built_index.index, built_index.settings)
     with TestClient(create_api(lambda: r), raise_server_exceptions=False) as c:

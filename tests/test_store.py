@@ -16,8 +16,10 @@ import pytest
 from helpers import DOCUMENTS, R2024, BuiltIndex, one_sentence_with_fix
 
 from qa.errors import IndexProblem, QAError
-from qa.indexer import update_index
-from qa.store import IndexStore, current_version, sha256_file
+from qa.hashing import sha256_file
+from qa.index.builder import update_index
+from qa.index.store import IndexStore
+from qa.index.writer import current_version
 
 # ---- build and reopen ----------------------------------------------------------------------------
 
@@ -38,7 +40,7 @@ def test_build_and_reopen(built_index: BuiltIndex, real_encoder: Any) -> None:
     assert m.dim == 384 == store.vectors.shape[1]
     assert m.chunker["max_chars"] == built_index.settings.chunk_max_chars
     assert m.chunker["chunker"] == "chinese" and m.chunker_fingerprint
-    assert m.passages == len(store.passages) == store.dense.ntotal == report.passages_total > 500
+    assert m.passages == len(store.passages) == store.dense.faiss.ntotal == report.passages_total > 500
     assert datetime.strptime(m.built_at, "%Y-%m-%dT%H:%M:%S%z")
     assert m.build_seconds > 0
     assert set(m.documents) == set(report.added)
@@ -60,7 +62,7 @@ def test_build_and_reopen(built_index: BuiltIndex, real_encoder: Any) -> None:
 
 
 def test_plain_question_finds_the_right_report(built_index: BuiltIndex) -> None:
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
     r = Retriever.open(built_index.index, built_index.settings)
     hits = r.search("2023年郑州市地区生产总值是多少？", k=5)
@@ -130,7 +132,7 @@ def test_damaged_index_is_refused_with_the_fix(private_index: BuiltIndex, damage
     one_sentence_with_fix(str(exc.value))
     assert "qa index --force" in str(exc.value) or damage == "garble-current"
 
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
     with pytest.raises(QAError):
         Retriever.open(private_index.index, private_index.settings)
@@ -151,7 +153,7 @@ def test_damaged_index_is_rebuilt_by_the_next_update(private_index: BuiltIndex) 
 
 
 def test_index_from_another_model_is_refused(private_index: BuiltIndex) -> None:
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
     v = _live(private_index.index)
     m = json.loads((v / "manifest.json").read_text(encoding="utf-8"))

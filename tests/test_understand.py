@@ -7,9 +7,9 @@ import pytest
 
 from qa.errors import QAError
 from qa.ingest.catalog import load_catalog
-from qa.text import normalize
+from qa.search.understand import clean_question, extract_years, resolve_followup, understand
+from qa.text.normalize import normalize_for_matching as normalize
 from qa.types import DocumentInfo
-from qa.understand import clean_question, extract_years, resolve_followup, understand
 
 pytestmark = pytest.mark.unit
 
@@ -65,18 +65,19 @@ def test_amount_beside_a_year() -> None:
 
 
 def test_traditional_characters_are_normalised(catalog) -> None:
-    query, _, _ = understand("鄭州市2023年地區生產總值是多少？", catalog)
+    query, _ = understand("鄭州市2023年地區生產總值是多少？", catalog)
     assert "郑州市" in query.normalized
     assert "地区生产总值" in query.normalized
     assert query.years == [2023]
 
 
 def test_result_question_routes_to_the_report_that_looks_back(catalog) -> None:
-    query, routes, want = understand("2023年郑州GDP是多少？", catalog)
+    query, routes = understand("2023年郑州GDP是多少？", catalog)
+    want = query.intent
     # "是多少" alone does not say result or target; a report looking back on the year still comes first
     assert want == ""
     assert routes[0].doc == R2024
-    _, _, want_done = understand("2023年郑州新认定了多少家高新技术企业？", catalog)
+    want_done = understand("2023年郑州新认定了多少家高新技术企业？", catalog)[0].intent
     assert want_done == "result"
     assert routes[0].why == "回顾"
     assert query.docs[0] == R2024
@@ -84,14 +85,15 @@ def test_result_question_routes_to_the_report_that_looks_back(catalog) -> None:
 
 
 def test_target_question_routes_to_the_report_that_plans(catalog) -> None:
-    _, routes, want = understand("2024年的主要预期目标是什么？", catalog)
+    q_, routes = understand("2024年的主要预期目标是什么？", catalog)
+    want = q_.intent
     assert want == "target"
     assert routes[0].doc == R2024
     assert routes[0].why == "计划"
 
 
 def test_2019_routes_to_the_2020_report(catalog) -> None:
-    _, routes, _ = understand("2019年地区生产总值是多少？", catalog)
+    _, routes = understand("2019年地区生产总值是多少？", catalog)
     assert routes[0].doc == R2020 and routes[0].weight == 1.0
     # the five-year plan reviews 2016-2020 as a whole: a weaker pointer to one of those years
     plan = [r for r in routes if r.doc == PLAN]
@@ -99,14 +101,14 @@ def test_2019_routes_to_the_2020_report(catalog) -> None:
 
 
 def test_fourteenth_plan_routes_to_the_outline(catalog) -> None:
-    query, routes, _ = understand("十四五期间郑州的发展目标", catalog)
+    query, routes = understand("十四五期间郑州的发展目标", catalog)
     assert routes[0].doc == PLAN
     assert query.years == [2021, 2022, 2023, 2024, 2025]
     assert any("2021–2025年" in n for n in query.notes)
 
 
 def test_uncovered_year_is_reported(catalog) -> None:
-    query, routes, _ = understand("2010年郑州GDP是多少？", catalog)
+    query, routes = understand("2010年郑州GDP是多少？", catalog)
     assert query.uncovered_years == [2010]
     assert routes == []
     assert "资料未覆盖2010年" in query.notes
@@ -114,7 +116,7 @@ def test_uncovered_year_is_reported(catalog) -> None:
 
 def test_followup_replaces_the_year(catalog) -> None:
     assert resolve_followup("那2024年呢？", ["2023年郑州GDP是多少？"]) == "2024年郑州GDP是多少？"
-    query, _, _ = understand("那2024年呢？", catalog, history=["你好", "2023年郑州GDP是多少？"])
+    query, _ = understand("那2024年呢？", catalog, history=["你好", "2023年郑州GDP是多少？"])
     assert query.text == "2024年郑州GDP是多少？"
     assert query.years == [2024]
     assert "追问理解为：2024年郑州GDP是多少？" in query.notes
@@ -140,7 +142,7 @@ def test_empty_question_is_refused(catalog, blank: str) -> None:
 def test_long_question_is_cut_with_a_note(catalog) -> None:
     question = "2023年郑州市地区生产总值是多少？" * 600
     assert len(question) > 10_000
-    query, _, _ = understand(question, catalog, max_chars=500)
+    query, _ = understand(question, catalog, max_chars=500)
     assert len(query.text) == 500
     assert any("问题过长" in n and "500" in n for n in query.notes)
 
@@ -158,7 +160,7 @@ def test_non_string_question_is_refused() -> None:
 
 
 def test_explicit_filters_are_validated(catalog) -> None:
-    query, _, _ = understand("地区生产总值", catalog, filters={"doc": R2024, "year": ["2023"]})
+    query, _ = understand("地区生产总值", catalog, filters={"doc": R2024, "year": ["2023"]})
     assert query.filters == {"doc": [R2024], "year": [2023]}
     assert any(n.startswith("限定文件：") for n in query.notes)
     with pytest.raises(QAError, match="没有这个文件"):
@@ -168,18 +170,19 @@ def test_explicit_filters_are_validated(catalog) -> None:
 
 
 def test_target_question_asking_how_much_is_a_target(catalog) -> None:
-    _, routes, want = understand("2020年地区生产总值的预期增长目标是多少？", catalog)
+    q_, routes = understand("2020年地区生产总值的预期增长目标是多少？", catalog)
+    want = q_.intent
     assert want == "target"
     assert routes[0].doc == "2020-zhengzhou-government-work-report.txt"
 
 
 @pytest.mark.unit
 def test_relative_years_resolve_only_against_one_named_document(catalog) -> None:
-    q, _, _ = understand("今年的GDP增长目标是多少？", catalog, filters={"doc": [R2024]})
+    q, _ = understand("今年的GDP增长目标是多少？", catalog, filters={"doc": [R2024]})
     assert q.years == [2024]
     assert any("理解为2024年" in n for n in q.notes)
-    q, _, _ = understand("明年的GDP增长目标是多少？", catalog, filters={"doc": [R2024]})
+    q, _ = understand("明年的GDP增长目标是多少？", catalog, filters={"doc": [R2024]})
     assert q.years == [2025]
-    q, _, _ = understand("今年的GDP增长目标是多少？", catalog)
+    q, _ = understand("今年的GDP增长目标是多少？", catalog)
     assert q.years == []
     assert any("无法确定" in n for n in q.notes)

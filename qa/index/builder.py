@@ -1,29 +1,28 @@
-"""Build or incrementally update the index from a documents folder."""
+"""Build or incrementally update the index from a documents folder.
+
+Only new or changed files are chunked and embedded (vectors also come from the embedding cache by
+text). A file whose bytes are unchanged but whose catalog entry changed keeps its passages and vectors:
+only its metadata is rewritten, so a user's correction re-routes questions without re-embedding. The
+same holds for a changed corpus lexicon (documents/lexicon.toml).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from qa.config import Settings
-from qa.embcache import EmbeddingCache
-from qa.embedding import default_model_fingerprint
 from qa.errors import DocumentError, IndexProblem, QAError
-from qa.store import (
-    FORMAT_VERSION,
-    BuildInput,
-    IndexStore,
-    Progress,
-    _noop,
-    sha256_file,
-    write_version,
-    writer_lock,
-)
+from qa.hashing import sha256_file
+from qa.index.spec import IndexSpec
+from qa.index.store import IndexStore
+from qa.index.writer import BuildInput, ModelRecord, Progress, no_progress, write_version, writer_lock
+from qa.types import DocumentInfo
 
 
 @dataclass
@@ -34,6 +33,7 @@ class UpdateReport:
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    relabelled: list[str] = field(default_factory=list)  # only the metadata changed: no re-chunking, no re-embedding
     errors: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # uploads refused: same content as an indexed file
     passages_embedded: int = 0
@@ -58,22 +58,11 @@ class UpdateReport:
             f"未变 {len(self.unchanged)} 篇；嵌入 {self.passages_embedded} 段，共 {self.passages_total} 段，"
             f"用时 {self.seconds:.1f} 秒"
         )
+        if self.relabelled:
+            parts.append(f"{len(self.relabelled)} 篇只更新了文件信息（未重新嵌入）")
         if self.errors:
             parts.append(f"{len(self.errors)} 个文件无法读取")
         return "；".join(parts) + "。"
-
-
-def chunker_config(settings: Settings) -> tuple[Any, dict[str, Any], str]:
-    """The chunker settings object, its dict for the manifest, and its fingerprint."""
-    from qa.chunking import ChunkerSettings
-
-    cs = ChunkerSettings(
-        max_chars=settings.chunk_max_chars,
-        overlap_sentences=settings.chunk_overlap_sentences,
-        min_chars=settings.chunk_min_chars,
-    )
-    d = {"chunker": settings.chunker, **cs.__dict__}
-    return cs, d, f"{settings.chunker}:{cs.fingerprint()}"
 
 
 class LazyEncoder:
@@ -87,21 +76,16 @@ class LazyEncoder:
     def get(self) -> Any:
         """The loaded encoder."""
         if self._encoder is None:
-            from qa.embedding import load_encoder
+            from qa.encoders import load_encoder
 
             t = time.perf_counter()
             self._encoder = load_encoder(self.settings)
             self.load_seconds = time.perf_counter() - t
         return self._encoder
 
-    @property
-    def loaded(self) -> bool:
-        """Whether the model has been loaded."""
-        return self._encoder is not None
-
 
 def embed_passages(
-    encoder: Any, texts: list[str], cache: EmbeddingCache | None, batch_size: int, progress: Progress
+    encoder: Any, texts: list[str], cache: Any | None, batch_size: int, progress: Progress
 ) -> tuple[np.ndarray, int]:
     """Vectors for texts, from the cache where possible; returns (vectors, how many were embedded)."""
     dim = encoder.dim
@@ -129,6 +113,13 @@ def embed_passages(
     return out, len(todo)
 
 
+def _relabelled(prev: IndexStore, doc: str, info: DocumentInfo, sha: str) -> BuildInput:
+    """A document's previous passages and vectors under new metadata (title and year travel with passages)."""
+    rows = prev.doc_rows.get(doc, np.zeros(0, np.int64))
+    passages = [replace(prev.passages[i], title=info.title, year=info.year) for i in rows]
+    return BuildInput(info, sha, passages, prev.source_text(doc), np.asarray(prev.vectors[rows]))
+
+
 def update_index(
     documents_dir: str | Path,
     index_dir: str | Path,
@@ -140,16 +131,19 @@ def update_index(
     on_error: Callable[[DocumentError], None] | None = None,
 ) -> UpdateReport:
     """Bring the index in line with the documents folder, embedding only what changed."""
-    from qa.ingest import document_files, process_document
+    from qa.encoders import EmbeddingCache, default_model_fingerprint
     from qa.ingest.catalog import read_catalog
+    from qa.ingest.metadata import METADATA_VERSION
+    from qa.ingest.pipeline import document_files, process_document
+    from qa.text.lexicon import corpus_lexicon_data
 
-    progress = progress or _noop
+    progress = progress or no_progress
     documents_dir, index_dir = Path(documents_dir), Path(index_dir)
     t_start = time.perf_counter()
     report = UpdateReport()
     timings: dict[str, float] = {}
     lazy = LazyEncoder(settings, encoder)
-    cs, chunker_dict, chunker_fp = chunker_config(settings)
+    spec = IndexSpec.from_settings(settings)
 
     with writer_lock(index_dir):
         previous: IndexStore | None = None
@@ -158,28 +152,15 @@ def update_index(
         except IndexProblem as exc:
             if "no index" not in str(exc):
                 report.full_rebuild_reason = f"旧索引无法使用（{exc}），将完整重建"
+        reuse_vectors = False
         if previous is not None:
-            m = previous.manifest
-            reason = None
-            if force:
-                reason = "按 --force 完整重建索引"
-            elif m.model != settings.model:
-                reason = f"嵌入模型从 {m.model} 换成了 {settings.model}，将完整重建索引"
-            elif (fp := default_model_fingerprint(settings)) is not None and fp != m.model_fingerprint:
-                reason = f"嵌入后端换成了 {settings.embed_backend}（向量不同），将完整重建索引"
-            elif m.chunker_fingerprint != chunker_fp:
-                reason = "分段设置变了，将完整重建索引"
-            elif m.faiss_index != settings.faiss_index:
-                reason = f"FAISS 索引类型从 {m.faiss_index} 换成了 {settings.faiss_index}，将重建"
-            elif m.format_version != FORMAT_VERSION:
-                reason = "索引格式版本变了，将完整重建"
-            if reason:
-                report.full_rebuild_reason = reason
-                reuse_vectors = False
-            else:
-                reuse_vectors = True
-        else:
-            reuse_vectors = False
+            reason = (
+                "按 --force 完整重建索引"
+                if force
+                else spec.rebuild_reason(previous.manifest, default_model_fingerprint(settings))
+            )
+            report.full_rebuild_reason = reason
+            reuse_vectors = reason is None
 
         t = time.perf_counter()
         if not documents_dir.is_dir():
@@ -187,43 +168,32 @@ def update_index(
                 f"The documents folder {documents_dir} does not exist; create it or pass --documents."
             )
         cat = read_catalog(documents_dir)
+        lexicon = corpus_lexicon_data(documents_dir)
         files = document_files(documents_dir, cat.skip)
         catalog = cat.infos
         inputs: list[BuildInput] = []
-        to_process: list[tuple[Path, str]] = []
+        to_process: list[Path] = []
         for f in files:
             digest = sha256_file(f)
             prev = previous.manifest.documents.get(f.name) if previous else None
             info = catalog.get(f.name)
-            if (
-                prev is not None
-                and reuse_vectors
-                and prev.sha256 == digest
-                and (
-                    info is None
-                    and prev.info.get("guessed")
-                    or info is not None
-                    and info.to_dict() == prev.info
-                )
-            ):
-                assert previous is not None
-                rows = previous.doc_rows.get(f.name, np.zeros(0, np.int64))
-                inputs.append(
-                    BuildInput(
-                        info=_info_from_dict(prev.info),
-                        sha256=digest,
-                        passages=[previous.passages[i] for i in rows],
-                        original_text=previous.source_text(f.name),
-                        vectors=np.asarray(previous.vectors[rows]),
-                    )
-                )
-                report.unchanged.append(f.name)
-            else:
-                to_process.append((f, digest))
+            if previous is None or prev is None or not reuse_vectors or prev.sha256 != digest:
+                to_process.append(f)
+            elif info is None and prev.info.get("guessed"):
+                if previous.manifest.metadata_version == METADATA_VERSION:
+                    inputs.append(_relabelled(previous, f.name, DocumentInfo(**prev.info), digest))
+                    report.unchanged.append(f.name)
+                else:  # inferred by an older version of the metadata reader: infer again
+                    to_process.append(f)
+            elif info is not None:
+                inputs.append(_relabelled(previous, f.name, info, digest))
+                (report.unchanged if info.to_dict() == prev.info else report.relabelled).append(f.name)
+            else:  # a catalog entry was removed: the metadata is inferred from the text again
+                to_process.append(f)
         timings["scan"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        for n, (f, digest) in enumerate(to_process):
+        for n, f in enumerate(to_process):
             progress(f"分段 {f.name}", n / max(len(to_process), 1))
 
             def within(frac: float, n: int = n, name: str = f.name) -> None:
@@ -231,21 +201,15 @@ def update_index(
                 progress(f"分段 {name}（{frac:.0%}）", (n + frac) / max(len(to_process), 1))
 
             try:
-                doc = process_document(f, catalog.get(f.name), cs, chunker=settings.chunker, progress=within)
+                doc = process_document(
+                    f, catalog.get(f.name), spec.chunker_settings, chunker=spec.chunker, progress=within
+                )
             except DocumentError as exc:
                 report.errors.append(str(exc))
                 if on_error:
                     on_error(exc)
                 continue
-            if not doc.passages:
-                err = DocumentError(
-                    f.name, "no text could be extracted (empty, or an image-only file that needs OCR)"
-                )
-                report.errors.append(str(err))
-                if on_error:
-                    on_error(err)
-                continue
-            inputs.append(BuildInput(doc.info, digest, doc.passages, doc.original_text))
+            inputs.append(BuildInput(doc.info, doc.sha256, doc.passages, doc.original_text))
             was = previous.manifest.documents.get(f.name) if previous else None
             (report.updated if was is not None and reuse_vectors else report.added).append(f.name)
         timings["chunk"] = time.perf_counter() - t
@@ -257,7 +221,14 @@ def update_index(
                 report.updated = [n for n in report.added if n in previous.manifest.documents]
                 report.added = [n for n in report.added if n not in previous.manifest.documents]
 
-        if previous is not None and reuse_vectors and not report.changed:
+        if (
+            previous is not None
+            and reuse_vectors
+            and not report.changed
+            and not report.relabelled
+            and previous.manifest.lexicon == lexicon
+            and previous.manifest.metadata_version == METADATA_VERSION
+        ):
             report.passages_total = previous.manifest.passages
             report.seconds = time.perf_counter() - t_start
             report.timings = timings
@@ -265,21 +236,13 @@ def update_index(
 
         new_texts = [p.embed_text for d in inputs if d.vectors is None for p in d.passages]
         embedded = 0
-        t = time.perf_counter()
         if new_texts:
             enc = lazy.get()
             timings["model_load"] = lazy.load_seconds
-            if (
-                previous is not None
-                and reuse_vectors
-                and previous.manifest.model_fingerprint != enc.fingerprint
-            ):
+            if previous is not None and reuse_vectors and previous.manifest.model_fingerprint != enc.fingerprint:
                 # Same model name, different weights (e.g. a local model directory changed): never mix.
                 report.full_rebuild_reason = "嵌入模型的权重变了，将完整重建索引"
-                lazy_inputs = []
-                for d in inputs:
-                    lazy_inputs.append(BuildInput(d.info, d.sha256, d.passages, d.original_text))
-                inputs = lazy_inputs
+                inputs = [BuildInput(d.info, d.sha256, d.passages, d.original_text) for d in inputs]
                 new_texts = [p.embed_text for d in inputs for p in d.passages]
             t = time.perf_counter()
             cache = EmbeddingCache(settings.resolved_cache_dir() / "embeddings.sqlite")
@@ -293,37 +256,31 @@ def update_index(
                 if d.vectors is None:
                     d.vectors = vecs[row : row + len(d.passages)]
                     row += len(d.passages)
-            model_id, fp, dim = enc.model_id, enc.fingerprint, enc.dim
+            model = ModelRecord(settings.model, enc.model_id, enc.fingerprint, enc.dim)
+        elif previous is not None:
+            m = previous.manifest
+            model = ModelRecord(settings.model, m.model_id, m.model_fingerprint, m.dim)
         else:
-            assert previous is not None or not inputs
-            if previous is not None:
-                model_id, fp, dim = (
-                    previous.manifest.model_id,
-                    previous.manifest.model_fingerprint,
-                    previous.manifest.dim,
-                )
-            else:
-                enc = lazy.get()
-                model_id, fp, dim = enc.model_id, enc.fingerprint, enc.dim
+            enc = lazy.get()
+            model = ModelRecord(settings.model, enc.model_id, enc.fingerprint, enc.dim)
         report.passages_embedded = embedded
 
         t = time.perf_counter()
         vectors = (
             np.concatenate([d.vectors for d in inputs if d.vectors is not None], axis=0)
             if inputs
-            else np.zeros((0, dim), np.float32)
+            else np.zeros((0, model.dim), np.float32)
         )
         write_version(
             index_dir,
             inputs,
             vectors,
-            model=settings.model,
-            model_id=model_id,
-            model_fingerprint=fp,
-            dim=dim,
-            chunker=chunker_dict,
-            chunker_fingerprint=chunker_fp,
-            faiss_index=settings.faiss_index,
+            model=model,
+            chunker=spec.chunker_record,
+            chunker_fingerprint=spec.chunker_fingerprint,
+            faiss_index=spec.faiss_index,
+            lexicon=lexicon,
+            metadata_version=METADATA_VERSION,
             build_seconds=time.perf_counter() - t_start,
             timings=timings,
             progress=progress,
@@ -334,9 +291,3 @@ def update_index(
         report.seconds = time.perf_counter() - t_start
         report.timings = timings
         return report
-
-
-def _info_from_dict(d: dict[str, Any]) -> Any:
-    from qa.types import DocumentInfo
-
-    return DocumentInfo(**d)

@@ -1,9 +1,6 @@
-"""Chinese-aware sentence splitting and packing of clean text into citable chunks.
+"""Packing of clean text into citable chunks, sentence by sentence (qa.text.sentences splits them).
 
-Sentences end at 。！？；… (runs such as ？！ or …… stay together), keep their punctuation and any
-closing quotes/brackets that follow, and also end at a paragraph break ("\\n", which stays with
-the sentence). A sentence end inside a quoted or bracketed span of reasonable length (「」“”《》（）【】)
-is not a split point. Chunks pack whole sentences up to `max_chars`, overlap by whole sentences,
+Chunks pack whole sentences up to `max_chars`, overlap by whole sentences,
 and never cross a section boundary; a sentence longer than `max_chars` is cut at ，、：, then hard
 at `max_chars` but never inside a number or a Latin word.
 
@@ -16,28 +13,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from qa.ingest.structure import Section
+from qa.ingest.structure import Section
+from qa.text.sentences import sentence_spans
 
 CHUNKER_VERSION = 2
-SENTENCE_ENDS = "。！？；…"
-_OPEN_TO_CLOSE = {
-    "“": "”",
-    "「": "」",
-    "『": "』",
-    "《": "》",
-    "（": "）",
-    "(": ")",
-    "【": "】",
-    "‘": "’",
-    "〔": "〕",
-}
-_CLOSE_TO_OPEN = {v: k for k, v in _OPEN_TO_CLOSE.items()}
-CLOSERS = "".join(_CLOSE_TO_OPEN)
-# A quote/bracket longer than this protects nothing: it is unbalanced or a whole quoted speech.
-MAX_PROTECTED_SPAN = 80
 HEADING_IN_TEXT_CHARS = 60  # longer stand-alone heading lines stay out of passage text
 SOFT_BREAKS = "，、：,:"
 
@@ -64,61 +44,6 @@ class Chunk:
     end: int
     text: str
     path: list[str] = field(default_factory=list)
-
-
-def _protected_mask(text: str) -> bytearray:
-    """1 for characters inside a closed quote/bracket span of at most MAX_PROTECTED_SPAN chars."""
-    mask = bytearray(len(text))
-    stack: list[tuple[str, int]] = []
-    for i, ch in enumerate(text):
-        if ch in _OPEN_TO_CLOSE:
-            stack.append((ch, i))
-        elif ch in _CLOSE_TO_OPEN:
-            opener = _CLOSE_TO_OPEN[ch]
-            for k in range(len(stack) - 1, -1, -1):
-                if stack[k][0] == opener:
-                    j = stack[k][1]
-                    if i - j <= MAX_PROTECTED_SPAN:
-                        mask[j + 1 : i] = b"\x01" * (i - j - 1)
-                    del stack[k:]
-                    break
-        elif ch == "\n":
-            stack.clear()  # quotes and brackets do not span paragraphs
-    return mask
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """[(start, end)] of the sentences of `text`; together they cover it exactly."""
-    n = len(text)
-    mask = _protected_mask(text)
-    spans: list[tuple[int, int]] = []
-    start = 0
-    i = 0
-    while i < n:
-        ch = text[i]
-        if ch == "\n" or (ch in SENTENCE_ENDS and not mask[i]):
-            j = i + 1
-            if ch != "\n":
-                while j < n and text[j] in SENTENCE_ENDS:
-                    j += 1
-                while j < n and text[j] in CLOSERS:
-                    j += 1
-            while j < n and text[j] in " \t\u3000":
-                j += 1
-            if ch != "\n" and j < n and text[j] == "\n":
-                j += 1
-            spans.append((start, j))
-            start = i = j
-            continue
-        i += 1
-    if start < n:
-        spans.append((start, n))
-    return spans
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split Chinese text into sentences; "".join(result) == text."""
-    return [text[a:b] for a, b in sentence_spans(text)]
 
 
 def _inside_token(text: str, k: int) -> bool:
@@ -222,8 +147,6 @@ def chunk_range(text: str, start: int, end: int, settings: ChunkerSettings) -> l
 def chunk_text(text: str, sections: Sequence[Section] | None, settings: ChunkerSettings) -> list[Chunk]:
     """Chunks of clean text, each inside one section; a short heading line opens the first chunk."""
     if sections is None:
-        from qa.ingest.structure import Section
-
         sections = [Section(0, len(text), [])]
     chunks: list[Chunk] = []
     for sec in sections:

@@ -34,7 +34,7 @@ __all__ = [
     "clean_text",
     "is_cjk",
     "line_of",
-    "normalize_for_match",
+    "normalize_for_source_check",
 ]
 
 _SENT_END = "。！？；：…!?;"
@@ -139,8 +139,8 @@ def line_of(original_text: str, offset: int) -> int:
     return cached[1].line_of(offset)
 
 
-def normalize_for_match(text: str) -> str:
-    """Text reduced for containment checks: no whitespace, NFKC, punctuation widths unified."""
+def normalize_for_source_check(text: str) -> str:
+    """Text reduced for checking clean text against its original: no whitespace, NFKC, noise removed."""
     text = _GARBAGE.sub("", text)
     for a, b in _MISENCODED_BETWEEN_DIGITS.items():
         text = text.replace(a, b)
@@ -162,7 +162,7 @@ class _Seg:
         return "".join(self.chars)
 
 
-def _width(s: str) -> float:
+def display_width(s: str) -> float:
     return sum(0.5 if ord(c) < 0x2000 else 1.0 for c in s)
 
 
@@ -260,14 +260,12 @@ def _cjk_ratio(s: str) -> float:
     return sum(1 for c in s if is_cjk(c)) / max(1, len(s))
 
 
-_BYLINE_RE = re.compile(
-    r"(?:记者|通讯员|编辑|来源)[:：]?\s*[\u4e00-\u9fff]{2,4}(?:\s+[\u4e00-\u9fff]{2,4})*$"
-)
+BYLINE_RE = re.compile(r"(?:记者|通讯员|编辑|来源)[:：]?\s*[\u4e00-\u9fff]{2,4}(?:\s+[\u4e00-\u9fff]{2,4})*$")
 
 
-def _is_title(s: str, width: float) -> bool:
+def is_title_line(s: str, width: float) -> bool:
     """A short stand-alone title line: no punctuation, mostly Chinese, clearly shorter than the wrap."""
-    if not (2 <= len(s) <= 30) or width > 30 or _BYLINE_RE.search(s):
+    if not (2 <= len(s) <= 30) or width > 30 or BYLINE_RE.search(s):
         return False
     if any(c in "，。、；：？！,.;:?!" for c in s):
         return False
@@ -415,7 +413,7 @@ def _clean_block(text: str) -> CleanText:
     out_c: list[str] = []
     out_o: list[int] = []
     if segs:
-        widths = [_width(s.text) for s in segs]
+        widths = [display_width(s.text) for s in segs]
         local_wrap = _local_wrap(widths)
         joined_len = 0  # length of the current logical line so far
         for i, seg in enumerate(segs):
@@ -490,7 +488,7 @@ def _keep_break(a: str, b: str, wa: float, wrap: float, joined_len: int) -> bool
         return True
     if a[-1].isdigit() and (b[0].isdigit() or b[0] in ".%"):
         return False  # a number broken across lines
-    if _BYLINE_RE.search(a) and len(a) <= 30 or _BYLINE_RE.search(b) and len(b) <= 30:
+    if BYLINE_RE.search(a) and len(a) <= 30 or BYLINE_RE.search(b) and len(b) <= 30:
         return True  # a newspaper byline ("郑报全媒体记者 王红") stands alone
     if b.startswith("——") or a.startswith("——") or _DATE_LINE_RE.match(b) or _DATE_LINE_RE.match(a):
         return True
@@ -506,8 +504,16 @@ def _keep_break(a: str, b: str, wa: float, wrap: float, joined_len: int) -> bool
         if wa >= 0.7 * wrap and len(first) <= 2 and len(first) < len(b):
             return False  # heading wrapped mid-word: "……健康发" + "展。坚持……"
         # a heading continued on a short second line joins it
-        return not (_is_title(b, _width(b)) and _width(b) <= 0.6 * wrap and joined_len + len(b) <= 40)
-    if _is_title(a, wa) and wa <= 0.7 * wrap:
+        return not (
+            is_title_line(b, display_width(b))
+            and display_width(b) <= 0.6 * wrap
+            and joined_len + len(b) <= 40
+        )
+    if is_title_line(a, wa) and wa <= 0.7 * wrap:
         # a two-line title joins; a title before body text stays its own line
-        return not (_is_title(b, _width(b)) and joined_len + len(b) <= 40 and _width(b) <= 0.6 * wrap)
+        return not (
+            is_title_line(b, display_width(b))
+            and joined_len + len(b) <= 40
+            and display_width(b) <= 0.6 * wrap
+        )
     return False

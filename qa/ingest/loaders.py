@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import DocumentError
+from qa.hashing import sha256_bytes
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".pdf", ".docx", ".html", ".htm")
 
@@ -23,6 +24,7 @@ class RawDocument:
     text: str
     encoding: str
     pages: list[tuple[int, int]] | None = None
+    sha256: str = ""  # of the bytes that were read (what the index records for the file)
 
 
 def load_file(path: Path) -> RawDocument:
@@ -51,6 +53,7 @@ def load_file(path: Path) -> RawDocument:
         doc = _load_html(path, data)
     if not doc.text.strip():
         raise DocumentError(path.name, "no text could be extracted from the file")
+    doc.sha256 = sha256_bytes(data)
     return doc
 
 

@@ -1,4 +1,4 @@
-"""From files in documents/ to citable passages: load, clean (with offset map), structure, chunk.
+"""From files in documents/ to citable passages: load, clean (with offset map), structure, chunk, metadata.
 
 Which files are documents: every file in the folder with a suffix in SUPPORTED_SUFFIXES, except
 files named README.md and files whose catalog entry says `skip = true` (CORPUS.md is marked so).
@@ -14,15 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.chunking import Chunk, ChunkerSettings, chunk_text, naive_chunks, text_hash
 from qa.errors import DocumentError, QAError
-from qa.ingest.catalog import guess_info, read_catalog
+from qa.ingest.catalog import read_catalog
+from qa.ingest.chunking import Chunk, ChunkerSettings, chunk_text, naive_chunks, text_hash
 from qa.ingest.clean import CleanText, LineIndex, clean_text
 from qa.ingest.loaders import SUPPORTED_SUFFIXES, RawDocument, load_file
+from qa.ingest.metadata import infer_info
 from qa.ingest.structure import find_sections
 from qa.types import DocumentInfo, Passage, SourceSpan
 
 __all__ = [
+    "NOT_DOCUMENTS",
     "CorpusResult",
     "ProcessedDocument",
     "SUPPORTED_SUFFIXES",
@@ -141,12 +143,11 @@ def process_document(
         raise QAError(f"Unknown chunker '{chunker}'; use one of: {', '.join(CHUNKERS)}.")
     path = Path(path)
     raw: RawDocument = load_file(path)
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
     clean = clean_text(raw.text, (lambda f: progress(0.9 * f)) if progress is not None else None)
     if not clean.text.strip():
         raise DocumentError(path.name, "nothing is left after removing page numbers, watermarks and noise")
     if info is None:
-        info = guess_info(path.name, clean.text)
+        info = infer_info(path.name, clean.text)
     if chunker == "naive":
         chunks = naive_chunks(raw.text, settings)
         passages = _passages(path, info, chunks, raw.text, None, raw.pages)
@@ -155,7 +156,7 @@ def process_document(
         passages = _passages(path, info, chunks, raw.text, clean, raw.pages)
     if not passages:
         raise DocumentError(path.name, "no passages could be made from its text")
-    return ProcessedDocument(info, sha, passages, raw.text, clean, raw.encoding, raw.pages)
+    return ProcessedDocument(info, raw.sha256, passages, raw.text, clean, raw.encoding, raw.pages)
 
 
 def document_files(documents_dir: Path, skip: set[str] | None = None) -> list[Path]:

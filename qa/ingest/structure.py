@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from qa.ingest.clean import _BYLINE_RE, _is_title, _width, is_heading_line
+from qa.ingest.clean import BYLINE_RE, display_width, is_heading_line, is_title_line
 
 _NUM = "一二三四五六七八九十百零〇两"
 
@@ -45,7 +45,11 @@ def heading_rank(line: str) -> float | None:
         for rank, pattern in _RANKED:
             if pattern.match(line):
                 return rank
-    if _is_title(line, _width(line)) and 4 <= len(line) <= 25 and not any(c.isdigit() for c in line):
+    if (
+        is_title_line(line, display_width(line))
+        and 4 <= len(line) <= 25
+        and not any(c.isdigit() for c in line)
+    ):
         return TITLE_RANK
     return None
 
@@ -74,7 +78,7 @@ def find_sections(clean: str) -> list[Section]:
         stripped = line.strip()
         rank = heading_rank(stripped) if stripped else None
         if rank is None:
-            if _BYLINE_RE.search(stripped) and len(stripped) <= 30:
+            if BYLINE_RE.search(stripped) and len(stripped) <= 30:
                 stack.clear()  # a byline ends a newspaper article; what follows is another one
             continue
         if start > cur_start:

@@ -1,14 +1,15 @@
-"""Answer assembly: pick the sentence that best answers, mark citations, decide to abstain."""
+"""The answer line: pick the sentence that best answers, mark its citation; the abstention sentence."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from qa.text import normalize, term_present, term_weight
+from qa.text.lexicon import Lexicon
+from qa.text.normalize import normalize_for_matching
+from qa.text.sentences import ends_with_sentence_end, split_sentences
 from qa.types import Hit, Query
 
-_SENT_RE = re.compile(r"[^。！？；!?;]*[。！？；!?;]+[”’」』）)]*|[^。！？；!?;]+$")
 _QUANTITY_WORDS = (
     "多少",
     "几",
@@ -25,14 +26,13 @@ _QUANTITY_WORDS = (
 )
 
 
-def sentences(text: str) -> list[str]:
+def answer_sentences(text: str) -> list[str]:
     """Sentences of a passage, punctuation kept; a heading line (short, no sentence end) is left out."""
     out = []
-    for line in text.split("\n"):
-        for s in _SENT_RE.findall(line):
-            s = s.strip()
-            if s and not (len(s) < 40 and not re.search(r"[。！？；!?;]", s)):
-                out.append(s)
+    for s in split_sentences(text):
+        s = s.strip()
+        if s and not (len(s) < 40 and not ends_with_sentence_end(s, "。！？；!?;")):
+            out.append(s)
     return out
 
 
@@ -60,16 +60,16 @@ def asks_quantity(normalized_question: str) -> bool:
     return any(w in normalized_question for w in _QUANTITY_WORDS)
 
 
-def best_sentence(query: Query, terms: Sequence[str], idf: dict[str, float], text: str) -> tuple[str, float]:
+def best_sentence(query: Query, lexicon: Lexicon, idf: Mapping[str, float], text: str) -> tuple[str, float]:
     """The sentence of `text` that covers the question best, and its score (0..1)."""
-    weights = {t: term_weight(t, idf) for t in terms}
+    weights = {t: lexicon.term_weight(t, idf) for t in query.terms}
     total = sum(weights.values()) or 1.0
     want_number = asks_quantity(query.normalized)
     years = [str(y) for y in query.years]
     best, best_score = "", -1.0
-    for s in sentences(text):
-        ns = normalize(s)
-        cov = sum(w for t, w in weights.items() if term_present(t, ns)) / total
+    for s in answer_sentences(text):
+        ns = normalize_for_matching(s)
+        cov = sum(w for t, w in weights.items() if lexicon.term_present(t, ns)) / total
         score = cov
         if want_number and re.search(r"\d", ns):
             score += 0.15
@@ -86,12 +86,12 @@ def best_sentence(query: Query, terms: Sequence[str], idf: dict[str, float], tex
 
 
 def answer_line(
-    query: Query, hits: Sequence[Hit], terms: Sequence[str], idf: dict[str, float], top: int = 3
+    query: Query, hits: Sequence[Hit], lexicon: Lexicon, idf: Mapping[str, float], top: int = 3
 ) -> str:
     """Highlight the best sentence in each hit and build the answer line from the best one or two."""
     scored: list[tuple[float, int, str]] = []
     for i, h in enumerate(hits):
-        s, sc = best_sentence(query, terms, idf, h.passage.text)
+        s, sc = best_sentence(query, lexicon, idf, h.passage.text)
         h.highlight = s or None
         if i < top and s:
             scored.append((sc * (1.0 - 0.15 * i), i, s))

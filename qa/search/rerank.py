@@ -1,9 +1,10 @@
-"""Rerankers behind one small protocol, and the features the default one learns from.
+"""Rerankers behind one small protocol.
 
-The default reranker is a logistic model over cheap signals of each (question, candidate)
-pair: dense similarity, BM25, query-term coverage, agreement of numbers and years, heading
-match, routing onto the right report, passage length. Its weights are fitted on the dev gold
-set with `qa fit-reranker` and saved as a small JSON file (qa/data/reranker.json).
+The default reranker is a linear model over cheap signals of each (question, candidate) pair
+(qa.search.features: dense similarity, BM25, query-term coverage, agreement of numbers and years,
+heading match, routing onto the right report, passage length). Its weights are fitted on gold
+sets with `qa fit-reranker` and saved as a small JSON file (qa/data/reranker.json); with them
+comes a calibrated "does the top passage answer?" model that abstention reads.
 """
 
 from __future__ import annotations
@@ -11,52 +12,15 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from qa.errors import QAError
+from qa.search.features import FEATURES, Candidate
 
-DEFAULT_WEIGHTS = Path(__file__).parent / "data" / "reranker.json"
-
-FEATURES = (
-    "dense",  # cosine similarity of question and passage embeddings
-    "dense_gap",  # dense minus the best dense among candidates
-    "bm25",  # BM25 over the best BM25 among candidates
-    "rrf",  # reciprocal-rank fusion of the two first-stage ranks, scaled to the best
-    "coverage",  # idf-weighted share of question terms found in the passage
-    "bigram",  # share of question character bigrams found in the passage
-    "numbers",  # share of the question's numbers (not years) found in the passage
-    "year_text",  # the question's year appears in the passage text
-    "route",  # routing weight of the passage's document (looks back on / plans for the year)
-    "route_none",  # the question named years but this document is not routed
-    "heading",  # share of question terms in the section path
-    "length",  # log of passage length, centred on 200 characters
-    "numeric_q",  # question asks for a quantity and the passage has numbers
-    "kind",  # the question names the kind of this document (规划纲要 / 政府工作报告)
-    "sentence",  # idf-weighted coverage of the question by the passage's best sentence
-    "sentence_num",  # that sentence has a number and the question asks for a quantity
-    "route_fit",  # the document plans for the year of a target question / looks back on a result's year
-    "route_misfit",  # the opposite
-    "unit",  # a number with the unit the question asks for (多少家 -> "1980家") is in the passage
-)
-
-
-@dataclass
-class Candidate:
-    """A first-stage candidate with the signals the reranker reads."""
-
-    row: int
-    text: str
-    section: str
-    doc: str
-    dense: float = 0.0
-    bm25: float = 0.0
-    rrf: float = 0.0
-    features: dict[str, float] = field(default_factory=dict)
-    score: float = 0.0
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "reranker.json"
 
 
 class Reranker(Protocol):
@@ -111,6 +75,12 @@ class FeatureReranker:
             ),
             encoding="utf-8",
         )
+
+    @property
+    def abstain_threshold(self) -> float | None:
+        """The fitted threshold on answer_probability below which the answer is withheld (None if unfitted)."""
+        t = self.meta.get("abstain_threshold")
+        return float(t) if t is not None and self.meta.get("abstain_weights") else None
 
     def answer_probability(self, candidate: Candidate) -> float | None:
         """Calibrated probability that this candidate holds the answer (None if not fitted)."""

@@ -10,7 +10,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from qa.errors import QAError
-from qa.text import normalize
+from qa.text.lexicon import Lexicon, genre_lexicon
+from qa.text.normalize import normalize_for_matching
+from qa.text.tokenize import tokenize
 from qa.types import DocumentInfo, Query
 
 _CN_DIGITS = {
@@ -51,99 +53,6 @@ _RESULT_WORDS = (
 )
 _FOLLOWUP_RE = re.compile(r"^(那么?|那|还有|另外|同样|再问|and|what about|how about)", re.IGNORECASE)
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
-
-
-# Cities and provinces other than the one the corpus is about. A question about one of them (and not
-# about the corpus's own city) is out of scope even when the reports mention the place in passing.
-OTHER_PLACES = tuple(
-    [
-        "北京",
-        "上海",
-        "天津",
-        "重庆",
-        "广州",
-        "深圳",
-        "杭州",
-        "南京",
-        "苏州",
-        "武汉",
-        "成都",
-        "西安",
-        "长沙",
-        "合肥",
-        "济南",
-        "青岛",
-        "沈阳",
-        "大连",
-        "长春",
-        "哈尔滨",
-        "石家庄",
-        "太原",
-        "呼和浩特",
-        "南昌",
-        "福州",
-        "厦门",
-        "南宁",
-        "海口",
-        "贵阳",
-        "昆明",
-        "拉萨",
-        "兰州",
-        "西宁",
-        "银川",
-        "乌鲁木齐",
-        "宁波",
-        "无锡",
-        "东莞",
-        "佛山",
-        "洛阳",
-        "开封",
-        "新乡",
-        "焦作",
-        "许昌",
-        "南阳",
-        "安阳",
-        "商丘",
-        "信阳",
-        "周口",
-        "平顶山",
-        "漯河",
-        "鹤壁",
-        "濮阳",
-        "三门峡",
-        "驻马店",
-        "河北",
-        "山西",
-        "内蒙古",
-        "辽宁",
-        "吉林",
-        "黑龙江",
-        "江苏",
-        "浙江",
-        "安徽",
-        "福建",
-        "江西",
-        "山东",
-        "湖北",
-        "湖南",
-        "广东",
-        "广西",
-        "海南",
-        "四川",
-        "贵州",
-        "云南",
-        "西藏",
-        "陕西",
-        "甘肃",
-        "青海",
-        "宁夏",
-        "新疆",
-        "台湾",
-        "香港",
-        "澳门",
-    ]
-)
-HOME_PLACES = ("郑州", "河南", "中原", "航空港", "郑东")
 
 
 @dataclass
@@ -229,7 +138,7 @@ def resolve_followup(question: str, history: Sequence[str]) -> str | None:
         return None
     core = _FOLLOWUP_RE.sub("", q).strip()
     core = re.sub(r"[呢吗？?。，,\s]+$", "", core).strip()
-    new_years = extract_years(normalize(core))
+    new_years = extract_years(normalize_for_matching(core))
     prev_years_text = re.findall(r"(?:(?:19|20)\d\d|[〇零○一二三四五六七八九]{4})年|十[一二三四五六]五", prev)
     rest = core
     for y in re.findall(r"(?:(?:19|20)\d\d|[〇零○一二三四五六七八九]{4})年?|十[一二三四五六]五", core):
@@ -344,6 +253,14 @@ def route(
     return sorted(routes.values(), key=lambda r: -r.weight)
 
 
+def search_terms(normalized: str, years: Collection[int], lexicon: Lexicon) -> list[str]:
+    """Query terms for lexical matching, without words that only designate the document or year."""
+    toks = list(dict.fromkeys(tokenize(normalized, normalized=True)))
+    ys = {str(y) for y in years}
+    kept = [t for t in toks if t not in lexicon.designators and t not in ys]
+    return kept or toks
+
+
 def understand(
     question: str,
     catalog: Sequence[DocumentInfo],
@@ -351,14 +268,21 @@ def understand(
     filters: dict | None = None,
     max_chars: int = 500,
     known_years: Collection[int] = (),
-) -> tuple[Query, list[Route], str]:
-    """Read a question: cleaned text, years, kinds, routing, notes. Returns (query, routes, intent)."""
+    lexicon: Lexicon | None = None,
+) -> tuple[Query, list[Route]]:
+    """Read a question: cleaned text, years, kinds, search terms, routing, notes. Returns (query, routes).
+
+    `lexicon` says which places the corpus is about; by default the genre lexicon told about the
+    catalog's places and titles.
+    """
+    if lexicon is None:
+        lexicon = genre_lexicon().for_corpus([i.place for i in catalog], [i.title for i in catalog])
     text, notes = clean_question(question, max_chars)
     rewritten = resolve_followup(text, [h for h in history if h and h.strip()])
     if rewritten and rewritten != text:
         notes.append(f"追问理解为：{rewritten}")
         text = rewritten
-    norm = normalize(text)
+    norm = normalize_for_matching(text)
     filters = _check_filters(filters, catalog)
     years = extract_years(norm)
     years, relative_note = _relative_years(norm, years, filters, catalog)
@@ -370,7 +294,7 @@ def understand(
     ci = catalog_index(catalog)
     # a year is covered when a document looks back on or plans for it, or the text states figures for it
     uncovered = [y for y in years if y not in ci.covered and y not in ci.delivered and y not in known_years]
-    others = [] if any(h in norm for h in HOME_PLACES) else [p for p in OTHER_PLACES if p in norm]
+    others = lexicon.other_places(norm)
     query = Query(
         text=text,
         normalized=norm,
@@ -382,6 +306,7 @@ def understand(
         uncovered_years=uncovered,
         intent=want,
         other_places=others,
+        terms=search_terms(norm, years, lexicon),
     )
 
     def title(file: str) -> str:
@@ -399,7 +324,7 @@ def understand(
         notes.append("限定文件：" + "、".join(title(d) for d in filters["doc"]))
     if filters.get("year"):
         notes.append("限定年份：" + "、".join(f"{y}年" for y in filters["year"]))
-    return query, routes, want
+    return query, routes
 
 
 _RELATIVE = {"今年": 0, "本年": 0, "明年": 1, "去年": -1, "上年": -1}

@@ -1,6 +1,6 @@
 """HTTP API over a Retriever: search, ask, list and upload documents, health; OpenAPI docs at /docs.
 
-The same FastAPI app serves the web chat (app.py mounts Gradio on it) and `qa serve --api-only`.
+The same FastAPI app serves the web chat (qa.serve.chat mounts Gradio on it) and `qa serve --api-only`.
 Every error a client can cause comes back as JSON ``{"error": "<one sentence>"}`` with a 4xx
 status; an unexpected failure is logged with its traceback and answered with a clean 500.
 """
@@ -15,7 +15,6 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Sequence
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, File, Request, UploadFile
@@ -26,16 +25,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import Settings, load_settings
 from qa.errors import QAError
-from qa.ingest.loaders import SUPPORTED_SUFFIXES
+from qa.ingest.uploads import UploadRefused, check_name, check_size
 
 if TYPE_CHECKING:
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
-log = logging.getLogger("qa.api")
+log = logging.getLogger("qa.serve.api")
 
-# Same list as Retriever.add_upload; checked here too so a wrong type is refused (415) before
-# the body is read into memory.
-ALLOWED_SUFFIXES = tuple(SUPPORTED_SUFFIXES)
 # The retriever cuts long questions itself (with a note); this only stops absurd request bodies.
 MAX_QUESTION_CHARS = 20_000
 MAX_HISTORY = 20
@@ -254,16 +250,15 @@ def create_api(retriever_provider: Callable[[], Retriever], settings: Settings |
     def upload(file: UploadFile = File(..., description="txt, md, pdf, docx, html")) -> JSONResponse:
         """Add one document to the documents folder and index it incrementally."""
         name = clean_text(file.filename or "")
-        suffix = PurePath(name.replace("\\", "/")).suffix.lower()
-        if suffix not in ALLOWED_SUFFIXES:
-            return _error(
-                415, f"不支持的文件类型“{suffix or '无扩展名'}”；可上传 {'、'.join(ALLOWED_SUFFIXES)}。"
-            )
-        limit = _settings().max_upload_mb * 1024 * 1024
-        # Read one byte past the limit so an oversized body is refused without holding it all.
-        data = file.file.read(limit + 1)
-        if len(data) > limit:
-            return _error(413, f"文件超过 {_settings().max_upload_mb} MB 的上传上限。")
+        max_mb = _settings().max_upload_mb
+        try:
+            # name and type first, so a wrong type is refused (415) before the body is read into memory
+            safe = check_name(name)
+            # one byte past the limit, so an oversized body is refused without holding it all
+            data = file.file.read(max_mb * 1024 * 1024 + 1)
+            check_size(safe, len(data), max_mb)
+        except UploadRefused as exc:
+            return _error(exc.status, str(exc))
         report = retriever_provider().add_upload(name, data)
         body = {"report": _to_jsonable(report)}
         if report.added or report.updated:
@@ -284,7 +279,7 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     """Open (building or updating if needed) the index and serve the API alone with uvicorn."""
     import uvicorn
 
-    from qa.retrieval import Retriever
+    from qa.search.retriever import Retriever
 
     retriever = Retriever.open(
         settings.index_dir,
