@@ -112,12 +112,12 @@ def test_national_set_reaches_traditional_script_and_full_width_digits(en_nation
 def test_every_answer_survives_cleaning_and_chunking(gold_and_corpus) -> None:
     # An answer the cleaner drops or the chunker always cuts can never be retrieved.
     from qa.config import Settings
-    from qa.indexer import chunker_config
+    from qa.index.spec import IndexSpec
     from qa.ingest import load_corpus
 
     gold, corpus_dir = gold_and_corpus
     for chunker in ("chinese", "naive"):
-        cs, _, _ = chunker_config(Settings(chunker=chunker))
+        cs = IndexSpec.from_settings(Settings(chunker=chunker)).chunker_settings
         corpus = load_corpus(corpus_dir, cs, chunker)
         by_doc: dict[str, list[str]] = {}
         for d in corpus.docs:

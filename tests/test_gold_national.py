@@ -74,11 +74,11 @@ def test_answers_are_short_and_not_copied_questions(gold) -> None:
 def test_every_answer_survives_cleaning_and_chunking(gold) -> None:
     # An answer the cleaner drops or the chunker always cuts can never be retrieved.
     from qa.config import Settings
-    from qa.indexer import chunker_config
+    from qa.index.spec import IndexSpec
     from qa.ingest import load_corpus
 
     for chunker in ("chinese", "naive"):
-        cs, _, _ = chunker_config(Settings(chunker=chunker))
+        cs = IndexSpec.from_settings(Settings(chunker=chunker)).chunker_settings
         corpus = load_corpus(NATIONAL_DOCS, cs, chunker)
         assert corpus.errors == []
         by_doc: dict[str, list[str]] = {}
