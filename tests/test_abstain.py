@@ -19,7 +19,9 @@ def _dev_questions(n: int) -> list[str]:
 
 
 @pytest.mark.integration
-def test_reranking_off_refuses_the_same_before_and_after_the_reranker_is_loaded(built_index: BuiltIndex) -> None:
+def test_reranking_off_refuses_the_same_before_and_after_the_reranker_is_loaded(
+    built_index: BuiltIndex,
+) -> None:
     questions = _dev_questions(60)
     fresh = Retriever.open(built_index.index, built_index.settings)
     before = [fresh.ask(q, rerank=False).abstained for q in questions]

@@ -34,7 +34,9 @@ GDP = "2023年郑州市地区生产总值是多少？"
 @pytest.fixture(scope="module")
 def retriever(built_index: BuiltIndex, real_encoder: Any) -> Retriever:
     """A retriever over the session index, sharing the loaded model."""
-    r = Retriever.open(built_index.index, built_index.settings, documents_dir=built_index.documents, encoder=real_encoder)
+    r = Retriever.open(
+        built_index.index, built_index.settings, documents_dir=built_index.documents, encoder=real_encoder
+    )
     return r
 
 
@@ -253,7 +255,9 @@ def _tree(root: Path) -> set[str]:
 def upload_retriever(private_index: BuiltIndex, real_encoder: Any) -> Retriever:
     """A retriever on a private copy with a 1 MB upload limit."""
     settings = private_index.settings.with_(max_upload_mb=1)
-    r = Retriever.open(private_index.index, settings, documents_dir=private_index.documents, encoder=real_encoder)
+    r = Retriever.open(
+        private_index.index, settings, documents_dir=private_index.documents, encoder=real_encoder
+    )
     return r
 
 

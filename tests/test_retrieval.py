@@ -211,7 +211,12 @@ def test_query_latency(retriever: Retriever) -> None:
 
 
 def test_concurrent_readers_during_an_update(private_index: BuiltIndex, real_encoder: Any) -> None:
-    r = Retriever.open(private_index.index, private_index.settings, documents_dir=private_index.documents, encoder=real_encoder)
+    r = Retriever.open(
+        private_index.index,
+        private_index.settings,
+        documents_dir=private_index.documents,
+        encoder=real_encoder,
+    )
     errors: list[BaseException] = []
     answers: list[Answer] = []
     lock = threading.Lock()

@@ -167,7 +167,9 @@ def test_a_planted_pickle_is_refused_not_run(private_index: BuiltIndex, tmp_path
 def test_filters_and_context_do_not_open_files(built_index: BuiltIndex, real_encoder: Any) -> None:
     from qa.search.retriever import Retriever
 
-    r = Retriever.open(built_index.index, built_index.settings, documents_dir=built_index.documents, encoder=real_encoder)
+    r = Retriever.open(
+        built_index.index, built_index.settings, documents_dir=built_index.documents, encoder=real_encoder
+    )
     for doc in ("../../../etc/passwd", "/etc/passwd", str(built_index.documents / "CORPUS.md")):
         with pytest.raises(QAError):
             r.ask("2023年郑州GDP是多少？", filters={"doc": [doc]})
