@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.chunking import ChunkerSettings
-from qa.evaluation import QuestionResult, compute_metrics, load_gold
+from qa.eval import QuestionResult, compute_metrics, load_gold
 from qa.ingest import load_corpus
 from qa.store import LexicalIndex
 from qa.text import DESIGNATORS, expand_terms, tokenize

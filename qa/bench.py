@@ -8,7 +8,7 @@ Phases:
   embedding, writing) of documents/ and documents/ + the national reports, with the default backend and
   with plain sentence-transformers fp32 (documents/ only); then adding one report incrementally.
 - embed: qa.embedding.benchmark() side by side, plus tokens/passage and GFLOP/s against the CPU peak.
-- query/<corpus>/<backend>: the dev gold questions through Retriever.ask after warm-up (qa.evaluation.run_eval),
+- query/<corpus>/<backend>: the dev gold questions through Retriever.ask after warm-up (qa.eval.run_eval),
   p50/p95 per stage, hit@5, peak RSS of the serving process.
 - scale/<N>: the real query path over N passages (real passages resampled; their vectors jittered copies
   of real passage vectors), FAISS flat vs IVF vs HNSW, recall@10 of the approximate indexes vs flat.
@@ -385,7 +385,7 @@ def phase_query(
     index_dir: str, cache_dir: str, backend: str, gold_path: str, n_questions: int | None, n_warmup: int
 ) -> dict[str, Any]:
     """Dev gold questions through Retriever.ask after warm-up: p50/p95 per stage, hit@5, serving RSS."""
-    from qa.evaluation import load_gold, run_eval
+    from qa.eval import load_gold, run_eval
     from qa.retrieval import Retriever
 
     settings = Settings(cache_dir=cache_dir, embed_backend=backend)
@@ -520,7 +520,7 @@ def phase_scale(
     """Flat vs IVF vs HNSW at n passages: build time, memory, recall@10 vs flat, query path p50/p95."""
     import faiss
 
-    from qa.evaluation import load_gold
+    from qa.eval import load_gold
     from qa.retrieval import Retriever
     from qa.store import make_faiss_index
 

@@ -224,7 +224,7 @@ def eval_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Evaluate on a gold set: hit@k, MRR, answer recall at a reading budget, abstention, latency."""
-    from qa.evaluation import (
+    from qa.eval import (
         check_floors,
         compare_configs,
         default_compare_configs,
@@ -274,8 +274,8 @@ def fit_reranker_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Fit the default reranker's weights on a gold set (k-fold cross-validated) and save them as JSON."""
-    from qa.evaluation import load_gold
-    from qa.fit import fit_and_save
+    from qa.eval import load_gold
+    from qa.eval.fit import fit_and_save
     from qa.rerank import DEFAULT_WEIGHTS
 
     try:

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from qa.config import Settings
-from qa.evaluation import (
+from qa.eval import (
     compare_configs,
     default_compare_configs,
     format_table,
     index_key,
     load_gold,
-    normalize_for_match,
+    normalize_for_eval,
     run_eval,
 )
 from qa.types import Answer, Hit, Passage, Query, SourceSpan
@@ -31,14 +31,14 @@ class BigramRetriever:
     def __init__(self, documents_dir: Path) -> None:
         self.passages: list[Passage] = []
         for f in sorted(documents_dir.glob("*.txt")):
-            text = normalize_for_match(f.read_text(encoding="utf-8"))
+            text = normalize_for_eval(f.read_text(encoding="utf-8"))
             for n, i in enumerate(range(0, len(text), 150)):
                 chunk = text[i : i + 200]
                 span = SourceSpan(start_line=n + 1, end_line=n + 1, start_char=i, end_char=i + len(chunk))
                 self.passages.append(Passage(f"{f.name}:{n}", f.name, f.stem, None, [], chunk, chunk, span))
 
     def ask(self, question: str, k: int = 10) -> Answer:
-        q = normalize_for_match(question)
+        q = normalize_for_eval(question)
         grams = {q[i : i + 2] for i in range(len(q) - 1)}
         scored = sorted(self.passages, key=lambda p: -sum(g in p.text for g in grams))[:k]
         hits = [Hit(p, float(sum(g in p.text for g in grams)), rank=i + 1) for i, p in enumerate(scored)]

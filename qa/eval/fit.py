@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.evaluation import GoldQuestion, contains_answer
+from qa.eval.gold import GoldQuestion
+from qa.eval.metrics import contains_answer
 from qa.rerank import DEFAULT_WEIGHTS, FEATURES, FeatureReranker, fit_logistic
 from qa.understand import understand
 
@@ -34,6 +35,7 @@ class QuestionData:
 
 def collect(retriever: Any, gold: Sequence[GoldQuestion], k: int = 10) -> list[QuestionData]:
     """Candidates with features and labels for every gold question."""
+    # uses Retriever internals until Retriever.candidates() exists
     prep = retriever._prep
     out = []
     for g in gold:
