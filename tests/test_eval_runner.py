@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from qa.config import Settings
+from qa.errors import QAError
 from qa.eval import (
     compare_configs,
     default_compare_configs,
@@ -155,3 +157,24 @@ def test_index_key_separates_every_index_setting() -> None:
     for change in ({"faiss_index": "hnsw"}, {"chunk_max_chars": 500}, {"model": "BAAI/bge-small-zh-v1.5"}):
         assert index_key(base.with_(**change)) != index_key(base), change
     assert "/" not in index_key(base.with_(model="BAAI/bge-small-zh-v1.5"))
+
+
+@pytest.mark.unit
+def test_missing_matplotlib_is_one_sentence_before_the_run(
+    tmp_path: Path, documents_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Counting(BigramRetriever):
+        asked = 0
+
+        def ask(self, question: str, k: int = 10) -> Answer:
+            Counting.asked += 1
+            return super().ask(question, k)
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an install without the extra looks like
+    gold = [q for q in load_gold(DEV) if q.answerable][:2]
+    with pytest.raises(QAError) as exc:
+        run_eval(Counting(documents_dir), gold, tmp_path / "run", progress=False)
+    assert str(exc.value) == "Plots need matplotlib: pip install 'zhengzhou-qa[plots]'."
+    assert Counting.asked == 0 and not (tmp_path / "run").exists()
+    # without an output folder nothing is plotted, so the metrics still come
+    assert run_eval(Counting(documents_dir), gold, None, progress=False)["overall"]["n"] == 2
