@@ -268,26 +268,30 @@ def fit_reranker_cmd(
     documents: DocumentsOpt = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds")] = 5,
     l2: Annotated[float, typer.Option(help="L2 regularisation")] = 1.0,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Weights file (default: qa/data/reranker.json)")
-    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Weights file to write")] = Path("reranker.json"),
     config: ConfigOpt = None,
 ) -> None:
-    """Fit the default reranker's weights on a gold set (k-fold cross-validated) and save them as JSON."""
+    """Fit the default reranker's weights on a gold set (k-fold cross-validated) and save them as JSON.
+
+    The weights go to --out (./reranker.json by default), never into the installed package; point the
+    retriever at them with reranker_weights in qa.toml or QA_RERANKER_WEIGHTS.
+    """
     from qa.eval import load_gold
     from qa.eval.fit import fit_and_save
-    from qa.rerank import DEFAULT_WEIGHTS
 
     try:
         s = _settings(config, reranker="none")
         docs_dir = documents or Path(s.documents_dir)
+        questions = load_gold(gold)
         r = _open_built(index or Path(s.index_dir), s, docs_dir)
-        report = fit_and_save(r, load_gold(gold), out or DEFAULT_WEIGHTS, folds=folds, l2=l2)
+        report = fit_and_save(r, questions, out, folds=folds, l2=l2)
     except QAError as exc:
         _fail(exc)
         return
     console.print_json(json.dumps(report, ensure_ascii=False))
-    console.print(f"weights written to {out or DEFAULT_WEIGHTS}")
+    console.print(
+        f"weights written to {out}; use them with QA_RERANKER_WEIGHTS={out} (or reranker_weights in qa.toml)"
+    )
 
 
 @app.command("serve")

@@ -232,7 +232,7 @@ class Retriever:
 
     def _reranker(self, name: str) -> Reranker | None:
         if name not in self._rerankers:
-            self._rerankers[name] = load_reranker(name)
+            self._rerankers[name] = load_reranker(name, self.settings.reranker_weights)
         return self._rerankers[name]
 
     def search(

@@ -1,10 +1,11 @@
 """Fit the default reranker's weights on a gold set, with cross-validation by question.
 
-`qa fit-reranker --gold eval/gold/dev.jsonl` collects the first-stage candidates of every gold
-question with their features, labels a candidate positive when it contains the answer (the eval
-suite's rule), fits an L2-regularised logistic model, reports held-out (k-fold) ranking metrics
-against the first stage, picks an abstention threshold from the held-out scores, and writes
-qa/data/reranker.json.
+`qa fit-reranker --gold eval/gold/dev.jsonl --out reranker.json` collects the first-stage candidates
+of every gold question with their features, labels a candidate positive when it contains the answer
+(the eval suite's rule), fits a listwise model, reports held-out (k-fold) ranking metrics against the
+first stage, picks an abstention threshold from the held-out scores, and writes the weights to the
+file named (the retriever reads it when the `reranker_weights` setting names it). Fitting needs scipy,
+the optional extra `fit`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from qa.errors import QAError
 from qa.eval.gold import GoldQuestion
 from qa.eval.metrics import contains_answer
-from qa.rerank import DEFAULT_WEIGHTS, FEATURES, FeatureReranker, fit_logistic
+from qa.rerank import FEATURES, FeatureReranker, fit_logistic
 from qa.understand import understand
 
 MISSING_SCIPY = "Fitting the reranker needs scipy: pip install 'zhengzhou-qa[fit]'."
@@ -195,11 +196,9 @@ def fit_reranker(
     ), report
 
 
-def fit_and_save(
-    retriever: Any, gold: Sequence[GoldQuestion], out: Path = DEFAULT_WEIGHTS, **kw: Any
-) -> dict[str, Any]:
-    """Fit, write the JSON weights, return the report."""
+def fit_and_save(retriever: Any, gold: Sequence[GoldQuestion], out: Path, **kw: Any) -> dict[str, Any]:
+    """Fit, write the JSON weights to `out`, return the report."""
     rr, report = fit_reranker(retriever, gold, **kw)
-    rr.meta["command"] = "qa fit-reranker --gold eval/gold/dev.jsonl"
-    rr.save(out)
+    rr.meta["command"] = f"qa fit-reranker --out {out}"
+    rr.save(Path(out))
     return report
