@@ -36,4 +36,4 @@ test: install browser-deps lint
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: install
-	$(VENV)/bin/qa bench
+	$(PY) scripts/bench.py $(BENCH_ARGS)

@@ -1,4 +1,7 @@
-"""`qa bench`: indexing, querying, memory and scaling figures of this machine, in one run.
+"""The benchmark: indexing, querying, memory and scaling figures of this machine, in one run.
+
+Run from a clone: `python scripts/bench.py [--quick] ...` (or `make bench`). It reads corpora/ and
+eval/gold/ of the clone and needs the `bench` extra (psutil, matplotlib).
 
 Every phase runs in its own fresh (spawned) process so that peak RSS figures do not mix and a model
 loaded by one phase does not warm another. Comparisons are ratios within the same run.
@@ -7,7 +10,7 @@ Phases:
 - index/<corpus>/<backend>: cold build into a fresh cache (model materialisation, model load, chunking,
   embedding, writing) of documents/ and documents/ + the national reports, with the default backend and
   with plain sentence-transformers fp32 (documents/ only); then adding one report incrementally.
-- embed: qa.embedding.benchmark() side by side, plus tokens/passage and GFLOP/s against the CPU peak.
+- embed: encoder_bench.benchmark() (scripts/encoder_bench.py) side by side, plus tokens/passage and GFLOP/s against the CPU peak.
 - query/<corpus>/<backend>: the dev gold questions through Retriever.ask after warm-up (qa.eval.run_eval),
   p50/p95 per stage, hit@5, peak RSS of the serving process.
 - scale/<N>: the real query path over N passages (real passages resampled; their vectors jittered copies
@@ -52,7 +55,7 @@ PLAIN_BACKEND = "sentence-transformers"
 # --------------------------------------------------------------------------- configuration
 @dataclass
 class BenchConfig:
-    """What one `qa bench` run measures."""
+    """What one benchmark run measures."""
 
     out_dir: Path = Path("eval/bench")
     documents_dir: Path = Path("documents")
@@ -67,6 +70,7 @@ class BenchConfig:
     n_scale_questions: int = 50
     embed_passages: int = 256  # passages for the side-by-side encoder benchmark
     plain_backend: bool = True  # also build/query documents/ with plain sentence-transformers
+    encoders: bool = True  # also run the side-by-side encoder benchmark (scripts/encoder_bench.py)
     hnsw_budget_s: float = 900.0  # skip an HNSW build estimated to take longer than this
     jitter_cos: float = 0.9  # cosine between a synthetic vector and the real vector it copies
 
@@ -84,6 +88,18 @@ class BenchConfig:
             n_scale_questions=10,
             embed_passages=32,
         )
+
+
+MISSING_EXTRAS = "The benchmark needs psutil and matplotlib: pip install 'zhengzhou-qa[bench]'."
+
+
+def require_extras() -> None:
+    """Raise the one-sentence QAError naming the `bench` extra if psutil or matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+        import psutil  # noqa: F401
+    except ImportError as exc:
+        raise QAError(MISSING_EXTRAS) from exc
 
 
 # --------------------------------------------------------------------------- machine
@@ -363,11 +379,11 @@ def _tokens_per_passage(model_dir: Path, index_dir: str) -> float | None:
 
 # --------------------------------------------------------------------------- phase: encoder side by side
 def phase_embed(documents_dir: str, cache_dir: str, n_passages: int, n_queries: int) -> dict[str, Any]:
-    """qa.embedding.benchmark() (both backends on the same passages) plus tokens/passage and GFLOP/s."""
+    """encoder_bench.benchmark() (both backends on the same passages) plus tokens/passage and GFLOP/s."""
+    from encoder_bench import benchmark, sample_passages  # scripts/ is on sys.path when this script runs
     from tokenizers import Tokenizer
 
     from qa.convert_e5 import materialize_default_model
-    from qa.embedding import benchmark, sample_passages
 
     model_dir = materialize_default_model(Path(cache_dir))
     rows = benchmark(Path(documents_dir), Path(cache_dir), n_passages=n_passages, n_queries=n_queries)
@@ -497,13 +513,19 @@ def synthetic_store(base_index: str, pool_index: str, n: int, jitter_cos: float,
     bm25.index((corpus_ids, vocab), show_progress=False)
     lexical_build_s = time.perf_counter() - t
     manifest = dataclasses.replace(base.manifest, documents=docs, passages=len(passages), faiss_index="flat")
-    store = IndexStore(base.path, manifest, passages, vectors, None, LexicalIndex(bm25, len(passages)))
-    store.lexical_build_s = lexical_build_s  # type: ignore[attr-defined]
     # Filler documents have no file in the version's sources/; their "original text" is their title, so
     # anything the retriever reads off a document's text (stated years) finds nothing in them.
-    for name, entry in docs.items():
-        if name.startswith("filler-"):
-            store._sources[name] = entry.info["title"]
+    filler_titles = {name: e.info["title"] for name, e in docs.items() if name.startswith("filler-")}
+
+    class SyntheticStore(IndexStore):
+        lexical_build_s = 0.0
+
+        def source_text(self, doc: str) -> str:
+            """A filler document's title, or the real document's indexed text."""
+            return filler_titles[doc] if doc in filler_titles else super().source_text(doc)
+
+    store = SyntheticStore(base.path, manifest, passages, vectors, None, LexicalIndex(bm25, len(passages)))
+    store.lexical_build_s = lexical_build_s
     return store
 
 
@@ -643,6 +665,7 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
     from rich.console import Console
 
     con = console or Console()
+    require_extras()
     if not cfg.documents_dir.is_dir():
         raise QAError(
             f"The documents folder {cfg.documents_dir} does not exist; run from the project folder or pass --documents."
@@ -652,7 +675,7 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     result: dict[str, Any] = {
-        "command": "qa bench"
+        "command": "python scripts/bench.py"
         + (" --quick" if cfg.quick else "")
         + f" --scale {','.join(map(str, cfg.scale))}",
         "quick": cfg.quick,
@@ -661,7 +684,7 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
     }
     con.print(
-        f"[bold]qa bench[/bold] on {result['machine']['cpu']['model']}, {result['machine']['cpu']['cores']} cores, "
+        f"[bold]benchmark[/bold] on {result['machine']['cpu']['model']}, {result['machine']['cpu']['cores']} cores, "
         f"load {result['machine']['load_average']}"
     )
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp_s:
@@ -738,15 +761,16 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
                 cfg.n_warmup,
             )
             checkpoint()
-        result["embedding"] = step(
-            "encoders side by side (qa.embedding.benchmark)",
-            phase_embed,
-            str(docs),
-            str(tmp / "cache-emb"),
-            cfg.embed_passages,
-            min(50, cfg.embed_passages),
-        )
-        checkpoint()
+        if cfg.encoders:
+            result["embedding"] = step(
+                "encoders side by side (encoder_bench.benchmark)",
+                phase_embed,
+                str(docs),
+                str(tmp / "cache-emb"),
+                cfg.embed_passages,
+                min(50, cfg.embed_passages),
+            )
+            checkpoint()
         idx[COMBINED] = step(
             "index documents/ + national (default backend)",
             phase_index,
@@ -821,9 +845,10 @@ def run_scaling_only(
     from rich.console import Console
 
     con = console or Console()
+    require_extras()
     started = time.time()
     result: dict[str, Any] = {
-        "command": f"qa bench --scale-only --base-index {base_index} --pool-index {pool_index} "
+        "command": f"python scripts/bench.py --scale-only --base-index {base_index} --pool-index {pool_index} "
         f"--scale {','.join(map(str, cfg.scale))}",
         "quick": cfg.quick,
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -872,7 +897,7 @@ def check_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     if fast is not None and emb:
         ratio = fast.get("speedup_vs_fp32") or float(fast["passages_per_s"]) / float(emb[0]["passages_per_s"])
         add(
-            "embedding throughput ratio, onnx int8 vs sentence-transformers fp32 (qa.embedding.benchmark)",
+            "embedding throughput ratio, onnx int8 vs sentence-transformers fp32 (encoder_bench.benchmark)",
             round(float(ratio), 2),
             2.0,
             True,
@@ -999,7 +1024,7 @@ def tables(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
         }
         for e in r.get("embedding", {}).get("rows", [])
     ]
-    out.append((f"Encoders side by side (qa.embedding.benchmark; peak {peak} GFLOP/s fp32)", rows))
+    out.append((f"Encoders side by side (encoder_bench.benchmark; peak {peak} GFLOP/s fp32)", rows))
     rows = []
     for name, v in r.get("querying", {}).items():
         row = _stage_row(f"{name} ({v['passages']} passages, {v['questions']} q)", v["stages"])
@@ -1095,7 +1120,7 @@ def render_markdown(r: dict[str, Any]) -> str:
     """bench.md: the machine, the command and every table."""
     m = r["machine"]
     lines = [
-        "# qa bench",
+        "# Benchmark (scripts/bench.py)",
         "",
         f"Command: `{r['command']}` — started {r['started_utc']}, {r.get('seconds', 0)} s"
         + ("." if r.get("complete", True) else " (PARTIAL: the run was still going or was interrupted)."),
@@ -1165,7 +1190,7 @@ def plot_scaling(r: dict[str, Any], path: Path) -> Path | None:
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"qa bench scaling — {r['machine']['cpu']['model']}, {r['machine']['cpu']['cores']} cores")
+    fig.suptitle(f"benchmark scaling — {r['machine']['cpu']['model']}, {r['machine']['cpu']['cores']} cores")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -1218,6 +1243,9 @@ def bench_command(
     no_plain: Annotated[
         bool, _opt("--no-plain", help="Skip the sentence-transformers fp32 comparison")
     ] = False,
+    no_encoders: Annotated[
+        bool, _opt("--no-encoders", help="Skip the side-by-side encoder benchmark (scripts/encoder_bench.py)")
+    ] = False,
     scale_only: Annotated[
         bool,
         _opt(
@@ -1248,6 +1276,8 @@ def bench_command(
             cfg.n_questions = questions
         if no_plain:
             cfg.plain_backend = False
+        if no_encoders:
+            cfg.encoders = False
         if scale_only:
             for p in (base_index, pool_index or base_index):
                 if not (p / "CURRENT").exists():
@@ -1262,7 +1292,7 @@ def bench_command(
         raise typer.Exit(code=2) from None
 
 
-if __name__ == "__main__":  # python -m qa.bench [--quick] ...
+if __name__ == "__main__":  # python scripts/bench.py [--quick] ...
     import typer
 
     typer.run(bench_command)
