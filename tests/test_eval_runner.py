@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import BuiltIndex
 
 from qa.config import Settings
 from qa.errors import QAError
@@ -178,3 +179,28 @@ def test_missing_matplotlib_is_one_sentence_before_the_run(
     assert Counting.asked == 0 and not (tmp_path / "run").exists()
     # without an output folder nothing is plotted, so the metrics still come
     assert run_eval(Counting(documents_dir), gold, None, progress=False)["overall"]["n"] == 2
+
+
+@pytest.mark.integration
+def test_qa_eval_command_writes_the_run_and_gates_on_floors(built_index: BuiltIndex, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    gold = tmp_path / "slice.jsonl"
+    lines = DEV.read_text(encoding="utf-8").splitlines()
+    gold.write_text("\n".join(lines[:8]) + "\n", encoding="utf-8")
+    floors = tmp_path / "floors.json"
+    base = ["eval", "--gold", str(gold), "--index", str(built_index.index)]
+    base += ["--documents", str(built_index.documents), "-k", "5"]
+    env = {"QA_CACHE_DIR": built_index.settings.cache_dir}
+
+    floors.write_text(json.dumps({"min": {"hit@5": 0.0}}), encoding="utf-8")
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "ok"), "--floors", str(floors)], env=env)
+    assert res.exit_code == 0, res.output
+    assert {p.name for p in (tmp_path / "ok").iterdir()} >= {"metrics.json", "run.jsonl", "report.md"}
+    assert json.loads((tmp_path / "ok" / "metrics.json").read_text(encoding="utf-8"))["overall"]["n"] == 8
+
+    floors.write_text(json.dumps({"min": {"hit@5": 1.01}}), encoding="utf-8")  # a floor nothing can reach
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "low"), "--floors", str(floors)], env=env)
+    assert res.exit_code == 1 and "below the floor 1.010" in res.output, res.output
