@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.evaluation import QuestionResult, compute_metrics, load_gold
+from qa.eval import QuestionResult, compute_metrics, load_gold
 from qa.index.lexical import LexicalIndex
 from qa.ingest import load_corpus
 from qa.ingest.chunking import ChunkerSettings

@@ -34,6 +34,9 @@ class Settings:
     candidates: int = 50  # dense top-N and lexical top-N before fusion
     rrf_k: int = 60
     reranker: str = "default"  # default | none | <cross-encoder hub id or path>
+    # The default reranker's weights: a JSON file written by `qa fit-reranker --out FILE`;
+    # "" = the weights shipped in the package (qa/data/reranker.json).
+    reranker_weights: str = ""
     routing: str = "prior"  # prior | filter | off
     top_k: int = 5
     max_question_chars: int = 500

@@ -7,7 +7,6 @@ conftest.py. pytest puts tests/ on sys.path when it loads that conftest, so `fro
 from __future__ import annotations
 
 import shutil
-import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -68,47 +67,6 @@ class CountingEncoder:
         self.calls += 1
         self.texts.extend(texts)
         return self.inner.encode_documents(texts, batch_size=batch_size, progress=progress)
-
-
-def _seed_cache(cache: Path) -> None:
-    """Reuse the converted model and embeddings the user's cache already holds (keeps the suite fast).
-
-    The session cache is still a fresh directory, so texts a test writes for the first time are really
-    embedded (the counts below depend on that); a machine with an empty cache just pays the full build once.
-    """
-    cache.mkdir(parents=True, exist_ok=True)
-    user = Settings().resolved_cache_dir()
-    models = user / "models"
-    if models.is_dir() and any((m / "conversion.json").exists() for m in models.iterdir()):
-        (cache / "models").symlink_to(models, target_is_directory=True)
-    db = user / "embeddings.sqlite"
-    if db.exists():
-        src = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
-        dst = sqlite3.connect(str(cache / "embeddings.sqlite"))
-        try:
-            src.backup(dst)
-        finally:
-            src.close()
-            dst.close()
-
-
-def _share_embeddings(cache: Path) -> None:
-    """Give the user's cache the session's embeddings of documents/, so the next run starts warm.
-
-    Entries are keyed by (model fingerprint, text hash), so adding them never changes what any index holds.
-    """
-    user_db = Settings().resolved_cache_dir() / "embeddings.sqlite"
-    if not user_db.exists():
-        return
-    db = sqlite3.connect(str(user_db), timeout=30)
-    try:
-        db.execute("ATTACH DATABASE ? AS s", (str(cache / "embeddings.sqlite"),))
-        db.execute("INSERT OR IGNORE INTO emb SELECT fp, key, vec FROM s.emb")
-        db.commit()
-    except sqlite3.Error:
-        pass  # a busy or odd user cache only costs the next run some time
-    finally:
-        db.close()
 
 
 def real_excerpt(marker: str, paragraphs: int = 4, start: int = 40, source: str = R2024) -> str:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
+from helpers import BuiltIndex
 
 from qa.config import Settings
-from qa.evaluation import (
+from qa.errors import QAError
+from qa.eval import (
     compare_configs,
     default_compare_configs,
     format_table,
     index_key,
     load_gold,
-    normalize_for_match,
+    normalize_for_eval,
     run_eval,
 )
 from qa.types import Answer, Hit, Passage, Query, SourceSpan
@@ -31,14 +34,14 @@ class BigramRetriever:
     def __init__(self, documents_dir: Path) -> None:
         self.passages: list[Passage] = []
         for f in sorted(documents_dir.glob("*.txt")):
-            text = normalize_for_match(f.read_text(encoding="utf-8"))
+            text = normalize_for_eval(f.read_text(encoding="utf-8"))
             for n, i in enumerate(range(0, len(text), 150)):
                 chunk = text[i : i + 200]
                 span = SourceSpan(start_line=n + 1, end_line=n + 1, start_char=i, end_char=i + len(chunk))
                 self.passages.append(Passage(f"{f.name}:{n}", f.name, f.stem, None, [], chunk, chunk, span))
 
     def ask(self, question: str, k: int = 10) -> Answer:
-        q = normalize_for_match(question)
+        q = normalize_for_eval(question)
         grams = {q[i : i + 2] for i in range(len(q) - 1)}
         scored = sorted(self.passages, key=lambda p: -sum(g in p.text for g in grams))[:k]
         hits = [Hit(p, float(sum(g in p.text for g in grams)), rank=i + 1) for i, p in enumerate(scored)]
@@ -155,3 +158,49 @@ def test_index_key_separates_every_index_setting() -> None:
     for change in ({"faiss_index": "hnsw"}, {"chunk_max_chars": 500}, {"model": "BAAI/bge-small-zh-v1.5"}):
         assert index_key(base.with_(**change)) != index_key(base), change
     assert "/" not in index_key(base.with_(model="BAAI/bge-small-zh-v1.5"))
+
+
+@pytest.mark.unit
+def test_missing_matplotlib_is_one_sentence_before_the_run(
+    tmp_path: Path, documents_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Counting(BigramRetriever):
+        asked = 0
+
+        def ask(self, question: str, k: int = 10) -> Answer:
+            Counting.asked += 1
+            return super().ask(question, k)
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an install without the extra looks like
+    gold = [q for q in load_gold(DEV) if q.answerable][:2]
+    with pytest.raises(QAError) as exc:
+        run_eval(Counting(documents_dir), gold, tmp_path / "run", progress=False)
+    assert str(exc.value) == "Plots need matplotlib: pip install 'zhengzhou-qa[plots]'."
+    assert Counting.asked == 0 and not (tmp_path / "run").exists()
+    # without an output folder nothing is plotted, so the metrics still come
+    assert run_eval(Counting(documents_dir), gold, None, progress=False)["overall"]["n"] == 2
+
+
+@pytest.mark.integration
+def test_qa_eval_command_writes_the_run_and_gates_on_floors(built_index: BuiltIndex, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    gold = tmp_path / "slice.jsonl"
+    lines = DEV.read_text(encoding="utf-8").splitlines()
+    gold.write_text("\n".join(lines[:8]) + "\n", encoding="utf-8")
+    floors = tmp_path / "floors.json"
+    base = ["eval", "--gold", str(gold), "--index", str(built_index.index)]
+    base += ["--documents", str(built_index.documents), "-k", "5"]
+    env = {"QA_CACHE_DIR": built_index.settings.cache_dir}
+
+    floors.write_text(json.dumps({"min": {"hit@5": 0.0}}), encoding="utf-8")
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "ok"), "--floors", str(floors)], env=env)
+    assert res.exit_code == 0, res.output
+    assert {p.name for p in (tmp_path / "ok").iterdir()} >= {"metrics.json", "run.jsonl", "report.md"}
+    assert json.loads((tmp_path / "ok" / "metrics.json").read_text(encoding="utf-8"))["overall"]["n"] == 8
+
+    floors.write_text(json.dumps({"min": {"hit@5": 1.01}}), encoding="utf-8")  # a floor nothing can reach
+    res = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "low"), "--floors", str(floors)], env=env)
+    assert res.exit_code == 1 and "below the floor 1.010" in res.output, res.output

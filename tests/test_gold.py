@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import QAError
-from qa.evaluation import QUESTION_TYPES, check_gold, load_gold, normalize_for_match
+from qa.eval import QUESTION_TYPES, check_gold, load_gold, normalize_for_eval
 
 pytestmark = pytest.mark.unit
 
@@ -51,9 +51,9 @@ def test_every_report_is_covered_and_a_third_is_hard(gold, documents_dir: Path) 
 def test_answers_are_short_and_not_copied_questions(gold) -> None:
     for q in gold:
         for a in q.answers:
-            assert len(normalize_for_match(a)) <= 60, (q.id, a)
+            assert len(normalize_for_eval(a)) <= 60, (q.id, a)
         # a question that contains its own answer verbatim tests nothing
-        assert not any(normalize_for_match(a) in normalize_for_match(q.question) for a in q.answers), q.id
+        assert not any(normalize_for_eval(a) in normalize_for_eval(q.question) for a in q.answers), q.id
 
 
 def test_check_gold_reports_a_wrong_answer(gold, documents_dir: Path) -> None:
@@ -71,7 +71,7 @@ def test_answer_split_by_a_hard_line_break_still_matches(documents_dir: Path) ->
     # The 2023 feature breaks lines and spaces inside numbers; the rule compares whitespace-free NFKC text.
     raw = (documents_dir / "2023-zhengzhou-government-work-report-keywords.txt").read_text(encoding="utf-8")
     assert "1250亿元" not in unicodedata.normalize("NFKC", raw)
-    assert "1250亿元" in normalize_for_match(raw)
+    assert "1250亿元" in normalize_for_eval(raw)
 
 
 @pytest.mark.parametrize(
@@ -119,11 +119,11 @@ def test_every_answer_survives_cleaning_and_chunking(gold, documents_dir: Path) 
         by_doc: dict[str, list[str]] = {}
         for d in corpus.docs:
             for p in d.passages:
-                by_doc.setdefault(p.doc, []).append(normalize_for_match(p.text))
+                by_doc.setdefault(p.doc, []).append(normalize_for_eval(p.text))
         unreachable = [
             q.id
             for q in gold
             if q.answerable
-            and not any(normalize_for_match(a) in t for a in q.answers for t in by_doc.get(q.doc or "", []))
+            and not any(normalize_for_eval(a) in t for a in q.answers for t in by_doc.get(q.doc or "", []))
         ]
         assert unreachable == [], (chunker, unreachable)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.evaluation import QUESTION_TYPES, check_gold, load_gold, normalize_for_match
+from qa.eval import QUESTION_TYPES, check_gold, load_gold
+from qa.eval import normalize_for_eval as normalize_for_match
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.evaluation import (
+from qa.eval import (
     GoldQuestion,
     QuestionResult,
     answer_recall_at_budget,
@@ -14,7 +14,7 @@ from qa.evaluation import (
     contains_answer,
     first_hit_rank,
     hit_at,
-    normalize_for_match,
+    normalize_for_eval,
     percentile,
     reciprocal_rank,
 )
@@ -42,8 +42,8 @@ GOLD_NONE = GoldQuestion(
 
 
 def test_normalize_removes_all_whitespace_after_nfkc() -> None:
-    assert normalize_for_match("1 2 0 0\n亿元，") == "1200亿元,"
-    assert normalize_for_match("１．３６　万亿元") == "1.36万亿元"
+    assert normalize_for_eval("1 2 0 0\n亿元，") == "1200亿元,"
+    assert normalize_for_eval("１．３６　万亿元") == "1.36万亿元"
 
 
 def test_contains_answer_needs_gold_document_and_answer() -> None:
@@ -68,8 +68,8 @@ def test_hit_positions_and_mrr() -> None:
 
 
 def test_answer_recall_budget_boundaries() -> None:
-    n_other = len(normalize_for_match(OTHER))
-    gdp = normalize_for_match(GDP_2023)
+    n_other = len(normalize_for_eval(OTHER))
+    gdp = normalize_for_eval(GDP_2023)
     end_of_answer = gdp.index("1.36万亿元") + len("1.36万亿元")
     ranked = [(R24, OTHER), (R24, GDP_2023)]
     # exactly enough budget to read the answer's last character
@@ -135,7 +135,7 @@ def test_real_report_passage_contains_gold_answer(documents_dir: Path) -> None:
 
 def test_check_floors_flags_drops_and_rises() -> None:
     from qa.errors import QAError
-    from qa.evaluation import check_floors
+    from qa.eval import check_floors
 
     m = {"overall": {"hit@5": 0.91, "hit@1": 0.70, "wrong_abstain_answerable": 0.08, "ar@500": None}}
     assert check_floors(m, {"min": {"hit@5": 0.90}, "max": {"wrong_abstain_answerable": 0.10}}) == []

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import REPO, BuiltIndex
 
-from qa.evaluation import check_floors, load_gold, run_eval
+from qa.eval import check_floors, load_gold, run_eval
 from qa.search.retriever import Retriever
 
 

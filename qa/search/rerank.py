@@ -141,12 +141,20 @@ class CrossEncoderReranker:
         return np.concatenate([s, tail])
 
 
-def load_reranker(name: str) -> Reranker | None:
-    """'default' -> FeatureReranker, 'none' -> None, anything else -> a CrossEncoder by that name."""
+def load_reranker(name: str, weights: str | Path | None = None) -> Reranker | None:
+    """'default' -> FeatureReranker (packaged weights, or the `weights` file), 'none' -> None, else a CrossEncoder."""
     if name in ("", "none", "off"):
         return None
     if name == "default":
-        return FeatureReranker.load()
+        if not weights:
+            return FeatureReranker.load()
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise QAError(
+                f"The reranker weights file {path} does not exist; write it with `qa fit-reranker --out {path}` "
+                "or unset reranker_weights to use the packaged weights."
+            )
+        return FeatureReranker.load(path)
     return CrossEncoderReranker(name)
 
 

@@ -61,11 +61,13 @@ class Retriever:
         settings: Settings,
         documents_dir: str | Path | None = None,
         encoder: Any | None = None,
+        *,
+        store: IndexStore | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.settings = settings
         self.documents_dir = Path(documents_dir) if documents_dir else Path(settings.documents_dir)
-        self._view = CorpusView(IndexStore.open(self.index_dir))
+        self._view = CorpusView(store if store is not None else IndexStore.open(self.index_dir))
         # an already loaded encoder (another retriever's, a test's) can be shared; it is checked on first use
         self._encoder = QueryEncoder(settings, encoder)
         self._write_lock = threading.Lock()
@@ -98,6 +100,11 @@ class Retriever:
                 for err in report.errors:
                     progress(f"无法读取：{err}", None)
         return cls(index_dir, settings, documents_dir, encoder)
+
+    @classmethod
+    def from_store(cls, store: IndexStore, settings: Settings, encoder: Any | None = None) -> Retriever:
+        """A retriever over an index version already in memory (a benchmark's synthetic corpus, say)."""
+        return cls(store.path.parent, settings, None, encoder, store=store)
 
     def update(self, progress: Progress | None = None) -> UpdateReport:
         """Re-sync the index with the documents folder; readers keep the old index until the swap."""
@@ -194,7 +201,7 @@ class Retriever:
             name = "default"
         with self._rerankers_lock:
             if name not in self._rerankers:
-                self._rerankers[name] = load_reranker(name)
+                self._rerankers[name] = load_reranker(name, self.settings.reranker_weights)
             return self._rerankers[name]
 
     def candidates(self, question: str, k: int = 10, filters: dict | None = None) -> list[Candidate]:

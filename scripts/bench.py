@@ -1,4 +1,7 @@
-"""`qa bench`: indexing, querying, memory and scaling figures of this machine, in one run.
+"""The benchmark: indexing, querying, memory and scaling figures of this machine, in one run.
+
+Run from a clone: `python scripts/bench.py [--quick] ...` (or `make bench`). It reads corpora/ and
+eval/gold/ of the clone and needs the `bench` extra (psutil, matplotlib).
 
 Every phase runs in its own fresh (spawned) process so that peak RSS figures do not mix and a model
 loaded by one phase does not warm another. Comparisons are ratios within the same run.
@@ -7,8 +10,8 @@ Phases:
 - index/<corpus>/<backend>: cold build into a fresh cache (model materialisation, model load, chunking,
   embedding, writing) of documents/ and documents/ + the national reports, with the default backend and
   with plain sentence-transformers fp32 (documents/ only); then adding one report incrementally.
-- embed: qa.embedding.benchmark() side by side, plus tokens/passage and GFLOP/s against the CPU peak.
-- query/<corpus>/<backend>: the dev gold questions through Retriever.ask after warm-up (qa.evaluation.run_eval),
+- embed: encoder_bench.benchmark() (scripts/encoder_bench.py) side by side, plus tokens/passage and GFLOP/s against the CPU peak.
+- query/<corpus>/<backend>: the dev gold questions through Retriever.ask after warm-up (qa.eval.run_eval),
   p50/p95 per stage, hit@5, peak RSS of the serving process.
 - scale/<N>: the real query path over N passages (real passages resampled; their vectors jittered copies
   of real passage vectors), FAISS flat vs IVF vs HNSW, recall@10 of the approximate indexes vs flat.
@@ -16,7 +19,6 @@ Phases:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import multiprocessing
@@ -28,7 +30,8 @@ import shutil
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +55,7 @@ PLAIN_BACKEND = "sentence-transformers"
 # --------------------------------------------------------------------------- configuration
 @dataclass
 class BenchConfig:
-    """What one `qa bench` run measures."""
+    """What one benchmark run measures."""
 
     out_dir: Path = Path("eval/bench")
     documents_dir: Path = Path("documents")
@@ -67,6 +70,7 @@ class BenchConfig:
     n_scale_questions: int = 50
     embed_passages: int = 256  # passages for the side-by-side encoder benchmark
     plain_backend: bool = True  # also build/query documents/ with plain sentence-transformers
+    encoders: bool = True  # also run the side-by-side encoder benchmark (scripts/encoder_bench.py)
     hnsw_budget_s: float = 900.0  # skip an HNSW build estimated to take longer than this
     jitter_cos: float = 0.9  # cosine between a synthetic vector and the real vector it copies
 
@@ -84,6 +88,18 @@ class BenchConfig:
             n_scale_questions=10,
             embed_passages=32,
         )
+
+
+MISSING_EXTRAS = "The benchmark needs psutil and matplotlib: pip install 'zhengzhou-qa[bench]'."
+
+
+def require_extras() -> None:
+    """Raise the one-sentence QAError naming the `bench` extra if psutil or matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+        import psutil  # noqa: F401
+    except ImportError as exc:
+        raise QAError(MISSING_EXTRAS) from exc
 
 
 # --------------------------------------------------------------------------- machine
@@ -363,11 +379,11 @@ def _tokens_per_passage(model_dir: Path, index_dir: str) -> float | None:
 
 # --------------------------------------------------------------------------- phase: encoder side by side
 def phase_embed(documents_dir: str, cache_dir: str, n_passages: int, n_queries: int) -> dict[str, Any]:
-    """qa.embedding.benchmark() (both backends on the same passages) plus tokens/passage and GFLOP/s."""
+    """encoder_bench.benchmark() (both backends on the same passages) plus tokens/passage and GFLOP/s."""
+    from encoder_bench import benchmark, sample_passages  # scripts/ is on sys.path when this script runs
     from tokenizers import Tokenizer
 
     from qa.convert_e5 import materialize_default_model
-    from qa.embedding import benchmark, sample_passages
 
     model_dir = materialize_default_model(Path(cache_dir))
     rows = benchmark(Path(documents_dir), Path(cache_dir), n_passages=n_passages, n_queries=n_queries)
@@ -385,7 +401,7 @@ def phase_query(
     index_dir: str, cache_dir: str, backend: str, gold_path: str, n_questions: int | None, n_warmup: int
 ) -> dict[str, Any]:
     """Dev gold questions through Retriever.ask after warm-up: p50/p95 per stage, hit@5, serving RSS."""
-    from qa.evaluation import load_gold, run_eval
+    from qa.eval import load_gold, run_eval
     from qa.search.retriever import Retriever
 
     settings = Settings(cache_dir=cache_dir, embed_backend=backend)
@@ -423,27 +439,17 @@ def phase_query(
 
 
 # --------------------------------------------------------------------------- phase: scaling
-@contextlib.contextmanager
-def _serving_store(store: Any) -> Iterator[None]:
-    """Make Retriever(...) serve an in-memory IndexStore instead of opening one from disk."""
-    from qa import retrieval
-
-    original = retrieval.IndexStore.open
-    retrieval.IndexStore.open = classmethod(lambda cls, *a, **k: store)  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        retrieval.IndexStore.open = original  # type: ignore[method-assign]
-
-
-def synthetic_store(base_index: str, pool_index: str, n: int, jitter_cos: float, seed: int = 0) -> Any:
-    """An in-memory IndexStore of n passages: the real base index plus filler passages.
+def synthetic_store(
+    base_index: str, pool_index: str, n: int, jitter_cos: float, seed: int = 0
+) -> tuple[Any, float]:
+    """An in-memory IndexStore of n passages (the real base index plus filler passages), and its BM25 build time.
 
     Filler passages are real passages of the pool index (resampled, re-labelled into 'filler' documents of 300
     passages without years, so that year routing still targets the real reports) whose vectors are the real
     vectors jittered by isotropic noise to cosine ~jitter_cos: near-duplicates, not identical copies, so an
     approximate index has to tell them apart. Their BM25 tokens are the real tokens of the copied passage.
     """
+    from qa.index.dense import DenseIndex
     from qa.index.lexical import LexicalIndex
     from qa.index.manifest import DocEntry
     from qa.index.store import IndexStore
@@ -499,14 +505,23 @@ def synthetic_store(base_index: str, pool_index: str, n: int, jitter_cos: float,
     bm25.index((corpus_ids, vocab), show_progress=False)
     lexical_build_s = time.perf_counter() - t
     manifest = dataclasses.replace(base.manifest, documents=docs, passages=len(passages), faiss_index="flat")
-    store = IndexStore(base.path, manifest, passages, vectors, None, LexicalIndex(bm25, len(passages)))
-    store.lexical_build_s = lexical_build_s  # type: ignore[attr-defined]
     # Filler documents have no file in the version's sources/; their "original text" is their title, so
     # anything the retriever reads off a document's text (stated years) finds nothing in them.
-    for name, entry in docs.items():
-        if name.startswith("filler-"):
-            store._sources[name] = entry.info["title"]
-    return store
+    filler_titles = {name: e.info["title"] for name, e in docs.items() if name.startswith("filler-")}
+    # document frequencies for the lexical index's idf: a filler passage counts its source's tokens again
+    by_id = {i: tok for tok, i in vocab.items()}
+    df: Counter[str] = Counter()
+    for token_ids in corpus_ids:
+        df.update(by_id[i] for i in set(token_ids))
+    store = IndexStore(
+        base.path,
+        manifest,
+        passages,
+        DenseIndex(vectors, None),
+        LexicalIndex(bm25, len(passages), dict(df)),
+        sources=filler_titles,
+    )
+    return store, lexical_build_s
 
 
 def phase_scale(
@@ -522,25 +537,24 @@ def phase_scale(
     """Flat vs IVF vs HNSW at n passages: build time, memory, recall@10 vs flat, query path p50/p95."""
     import faiss
 
-    from qa.evaluation import load_gold
-    from qa.index.dense import make_faiss_index
+    from qa.eval import load_gold
+    from qa.index.dense import DenseIndex, make_faiss_index
     from qa.search.retriever import Retriever
 
     settings = Settings(cache_dir=cache_dir, embed_backend=DEFAULT_BACKEND)
     rss0 = _rss_mb()
     t = time.perf_counter()
-    store = synthetic_store(base_index, pool_index, n, jitter_cos)
+    store, lexical_build_s = synthetic_store(base_index, pool_index, n, jitter_cos)
     out: dict[str, Any] = {
         "n": len(store.passages),
         "synth_s": round(time.perf_counter() - t, 2),
-        "lexical_build_s": round(store.lexical_build_s, 2),
+        "lexical_build_s": round(lexical_build_s, 2),
         "rss_store_mb": round(_rss_mb() - rss0, 1),
         "vectors_mb": round(store.vectors.nbytes / 2**20, 1),
         "kinds": {},
     }
     questions = [q.question for q in load_gold(gold_path) if q.answerable][:n_questions]
-    with _serving_store(store):
-        retriever = Retriever(base_index, settings)
+    retriever = Retriever.from_store(store, settings)
     from qa.embedding import load_encoder
 
     enc = load_encoder(settings)
@@ -576,11 +590,11 @@ def phase_scale(
             row["recall@10_default_nprobe"] = row["recall@10"]
             _, ids = index.search(qvecs, k)
             row["recall@10"] = _recall(ids, ref_ids)
-        store.dense = index
+        store.dense = DenseIndex(store.vectors, index)
         row["query"] = _ask_latency(retriever, questions)
         row["rss_mb"] = round(_rss_mb(), 1)
         out["kinds"][kind] = row
-        store.dense = None
+        store.dense = DenseIndex(store.vectors, None)
         del index
     return out
 
@@ -645,6 +659,7 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
     from rich.console import Console
 
     con = console or Console()
+    require_extras()
     if not cfg.documents_dir.is_dir():
         raise QAError(
             f"The documents folder {cfg.documents_dir} does not exist; run from the project folder or pass --documents."
@@ -654,7 +669,7 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     result: dict[str, Any] = {
-        "command": "qa bench"
+        "command": "python scripts/bench.py"
         + (" --quick" if cfg.quick else "")
         + f" --scale {','.join(map(str, cfg.scale))}",
         "quick": cfg.quick,
@@ -663,7 +678,7 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(cfg).items()},
     }
     con.print(
-        f"[bold]qa bench[/bold] on {result['machine']['cpu']['model']}, {result['machine']['cpu']['cores']} cores, "
+        f"[bold]benchmark[/bold] on {result['machine']['cpu']['model']}, {result['machine']['cpu']['cores']} cores, "
         f"load {result['machine']['load_average']}"
     )
     with tempfile.TemporaryDirectory(prefix="qa-bench-") as tmp_s:
@@ -740,15 +755,16 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
                 cfg.n_warmup,
             )
             checkpoint()
-        result["embedding"] = step(
-            "encoders side by side (qa.embedding.benchmark)",
-            phase_embed,
-            str(docs),
-            str(tmp / "cache-emb"),
-            cfg.embed_passages,
-            min(50, cfg.embed_passages),
-        )
-        checkpoint()
+        if cfg.encoders:
+            result["embedding"] = step(
+                "encoders side by side (encoder_bench.benchmark)",
+                phase_embed,
+                str(docs),
+                str(tmp / "cache-emb"),
+                cfg.embed_passages,
+                min(50, cfg.embed_passages),
+            )
+            checkpoint()
         idx[COMBINED] = step(
             "index documents/ + national (default backend)",
             phase_index,
@@ -823,9 +839,10 @@ def run_scaling_only(
     from rich.console import Console
 
     con = console or Console()
+    require_extras()
     started = time.time()
     result: dict[str, Any] = {
-        "command": f"qa bench --scale-only --base-index {base_index} --pool-index {pool_index} "
+        "command": f"python scripts/bench.py --scale-only --base-index {base_index} --pool-index {pool_index} "
         f"--scale {','.join(map(str, cfg.scale))}",
         "quick": cfg.quick,
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
@@ -874,7 +891,7 @@ def check_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     if fast is not None and emb:
         ratio = fast.get("speedup_vs_fp32") or float(fast["passages_per_s"]) / float(emb[0]["passages_per_s"])
         add(
-            "embedding throughput ratio, onnx int8 vs sentence-transformers fp32 (qa.embedding.benchmark)",
+            "embedding throughput ratio, onnx int8 vs sentence-transformers fp32 (encoder_bench.benchmark)",
             round(float(ratio), 2),
             2.0,
             True,
@@ -1001,7 +1018,7 @@ def tables(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
         }
         for e in r.get("embedding", {}).get("rows", [])
     ]
-    out.append((f"Encoders side by side (qa.embedding.benchmark; peak {peak} GFLOP/s fp32)", rows))
+    out.append((f"Encoders side by side (encoder_bench.benchmark; peak {peak} GFLOP/s fp32)", rows))
     rows = []
     for name, v in r.get("querying", {}).items():
         row = _stage_row(f"{name} ({v['passages']} passages, {v['questions']} q)", v["stages"])
@@ -1097,7 +1114,7 @@ def render_markdown(r: dict[str, Any]) -> str:
     """bench.md: the machine, the command and every table."""
     m = r["machine"]
     lines = [
-        "# qa bench",
+        "# Benchmark (scripts/bench.py)",
         "",
         f"Command: `{r['command']}` — started {r['started_utc']}, {r.get('seconds', 0)} s"
         + ("." if r.get("complete", True) else " (PARTIAL: the run was still going or was interrupted)."),
@@ -1167,7 +1184,7 @@ def plot_scaling(r: dict[str, Any], path: Path) -> Path | None:
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"qa bench scaling — {r['machine']['cpu']['model']}, {r['machine']['cpu']['cores']} cores")
+    fig.suptitle(f"benchmark scaling — {r['machine']['cpu']['model']}, {r['machine']['cpu']['cores']} cores")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -1220,6 +1237,9 @@ def bench_command(
     no_plain: Annotated[
         bool, _opt("--no-plain", help="Skip the sentence-transformers fp32 comparison")
     ] = False,
+    no_encoders: Annotated[
+        bool, _opt("--no-encoders", help="Skip the side-by-side encoder benchmark (scripts/encoder_bench.py)")
+    ] = False,
     scale_only: Annotated[
         bool,
         _opt(
@@ -1250,6 +1270,8 @@ def bench_command(
             cfg.n_questions = questions
         if no_plain:
             cfg.plain_backend = False
+        if no_encoders:
+            cfg.encoders = False
         if scale_only:
             for p in (base_index, pool_index or base_index):
                 if not (p / "CURRENT").exists():
@@ -1264,7 +1286,7 @@ def bench_command(
         raise typer.Exit(code=2) from None
 
 
-if __name__ == "__main__":  # python -m qa.bench [--quick] ...
+if __name__ == "__main__":  # python scripts/bench.py [--quick] ...
     import typer
 
     typer.run(bench_command)

@@ -1,10 +1,11 @@
 """Fit the default reranker's weights on a gold set, with cross-validation by question.
 
-`qa fit-reranker --gold eval/gold/dev.jsonl` collects the first-stage candidates of every gold
-question with their features, labels a candidate positive when it contains the answer (the eval
-suite's rule), fits an L2-regularised logistic model, reports held-out (k-fold) ranking metrics
-against the first stage, picks an abstention threshold from the held-out scores, and writes
-qa/data/reranker.json.
+`qa fit-reranker --gold eval/gold/dev.jsonl --out reranker.json` collects the first-stage candidates
+of every gold question with their features, labels a candidate positive when it contains the answer
+(the eval suite's rule), fits a listwise model, reports held-out (k-fold) ranking metrics against the
+first stage, picks an abstention threshold from the held-out scores, and writes the weights to the
+file named (the retriever reads it when the `reranker_weights` setting names it). Fitting needs scipy,
+the optional extra `fit`.
 """
 
 from __future__ import annotations
@@ -17,9 +18,22 @@ from typing import Any
 
 import numpy as np
 
-from qa.evaluation import GoldQuestion, contains_answer
+from qa.errors import QAError
+from qa.eval.gold import GoldQuestion
+from qa.eval.metrics import contains_answer
 from qa.search.features import FEATURES
-from qa.search.rerank import DEFAULT_WEIGHTS, FeatureReranker, fit_logistic
+from qa.search.rerank import FeatureReranker, fit_logistic
+
+MISSING_SCIPY = "Fitting the reranker needs scipy: pip install 'zhengzhou-qa[fit]'."
+
+
+def _minimize() -> Any:
+    """scipy's minimize, or the one-sentence QAError naming the extra that installs it."""
+    try:
+        from scipy.optimize import minimize
+    except ImportError as exc:
+        raise QAError(MISSING_SCIPY) from exc
+    return minimize
 
 
 @dataclass
@@ -92,8 +106,7 @@ def _fit(data: Sequence[QuestionData], l2: float) -> tuple[np.ndarray, float]:
     It optimises the ranking within a question directly, which measured better than pointwise
     logistic regression (held-out hit@1 0.84 vs 0.78 on the dev set).
     """
-    from scipy.optimize import minimize
-
+    minimize = _minimize()
     X = np.vstack([d.X for d in data if len(d.X)])
     mu, sd = _standardise(X)
     lists = [((d.X - mu) / sd, d.y / d.y.sum()) for d in data if len(d.X) and d.y.sum() > 0]
@@ -122,6 +135,7 @@ def fit_reranker(
     max_wrong_abstain: float = 0.03,
 ) -> tuple[FeatureReranker, dict[str, Any]]:
     """Fit weights with k-fold cross-validation by question; returns the reranker and a report."""
+    _minimize()  # a missing scipy is said before collecting candidates, not after
     data = collect(retriever, gold)
     heldout: list[np.ndarray] = [np.zeros(0)] * len(data)
     # held-out probability (pointwise model) that the top-ranked candidate holds the answer
@@ -177,11 +191,9 @@ def fit_reranker(
     ), report
 
 
-def fit_and_save(
-    retriever: Any, gold: Sequence[GoldQuestion], out: Path = DEFAULT_WEIGHTS, **kw: Any
-) -> dict[str, Any]:
-    """Fit, write the JSON weights, return the report."""
+def fit_and_save(retriever: Any, gold: Sequence[GoldQuestion], out: Path, **kw: Any) -> dict[str, Any]:
+    """Fit, write the JSON weights to `out`, return the report."""
     rr, report = fit_reranker(retriever, gold, **kw)
-    rr.meta["command"] = "qa fit-reranker --gold eval/gold/dev.jsonl"
-    rr.save(out)
+    rr.meta["command"] = f"qa fit-reranker --out {out}"
+    rr.save(Path(out))
     return report
