@@ -24,9 +24,12 @@ def _t2s():
 # for matching that is what we want (both sides are normalised the same way).
 def normalize(text: str) -> str:
     """NFKC, traditional to simplified, lower case: the form used for matching."""
-    text = unicodedata.normalize("NFKC", text)
-    text = _t2s().convert(text)
-    return text.lower()
+    return simplified(unicodedata.normalize("NFKC", text)).lower()
+
+
+def simplified(text: str) -> str:
+    """Traditional characters turned simplified, everything else (punctuation, widths) unchanged."""
+    return _t2s().convert(text)
 
 
 _PUNCT_RE = re.compile(r"^[\W_]+$", re.UNICODE)

@@ -1,4 +1,4 @@
-"""catalog.toml and metadata guessed from text for files without an entry."""
+"""catalog.toml: reading it (metadata of files without an entry is tested in test_metadata.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from qa.chunking import ChunkerSettings
 from qa.errors import QAError
 from qa.ingest import load_corpus
-from qa.ingest.catalog import find_dates, guess_info, load_catalog, read_catalog
+from qa.ingest.catalog import load_catalog, read_catalog
 
 pytestmark = pytest.mark.unit
 
@@ -36,31 +36,6 @@ def test_catalog_covers_the_five_reports() -> None:
     r2024 = cat["2024-zhengzhou-government-work-report.txt"]
     assert (r2024.year, r2024.looks_back, r2024.plans_for, r2024.guessed) == (2024, [2023], [2024], False)
     assert "CORPUS.md" in read_catalog(DOCS).skip
-
-
-def test_uncatalogued_copy_gets_guessed_metadata(tmp_path: Path) -> None:
-    shutil.copy(DOCS / "2024-zhengzhou-government-work-report.txt", tmp_path / "zz-report.txt")
-    result = load_corpus(tmp_path, ChunkerSettings())
-    (doc,) = result.docs
-    info = doc.info
-    assert info.guessed and info.file == "zz-report.txt"
-    assert info.kind == "政府工作报告"
-    assert info.delivered == "2024-02-03"  # from "二〇二四年二月三日"
-    assert (info.year, info.looks_back, info.plans_for) == (2024, [2023], [2024])
-    assert "政府工作报告" in info.title and "2024" in info.title
-    assert all(p.title == info.title and p.year == 2024 for p in doc.passages)
-
-
-def test_guess_from_arabic_date_and_five_year_review() -> None:
-    text = (DOCS / "2021-zhengzhou-government-work-report.txt").read_text(encoding="utf-8")
-    info = guess_info("report.txt", text)
-    assert info.delivered == "2021-01-30" and info.year == 2021
-    assert info.plans_for == [2021] and info.looks_back[-1] == 2020
-
-
-def test_find_dates_both_scripts() -> None:
-    dates = find_dates("——二〇二四年二月三日在郑州市；2021年1月30日；二〇二一年十二月二十一日")
-    assert [d.isoformat() for d in dates] == ["2024-02-03", "2021-01-30", "2021-12-21"]
 
 
 def test_catalog_entry_for_missing_file_is_ignored_with_warning(tmp_path: Path) -> None:

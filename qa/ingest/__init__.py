@@ -16,9 +16,10 @@ from pathlib import Path
 
 from qa.chunking import Chunk, ChunkerSettings, chunk_text, naive_chunks, text_hash
 from qa.errors import DocumentError, QAError
-from qa.ingest.catalog import guess_info, read_catalog
+from qa.ingest.catalog import read_catalog
 from qa.ingest.clean import CleanText, LineIndex, clean_text
 from qa.ingest.loaders import SUPPORTED_SUFFIXES, RawDocument, load_file
+from qa.ingest.metadata import infer_info
 from qa.ingest.structure import find_sections
 from qa.types import DocumentInfo, Passage, SourceSpan
 
@@ -146,7 +147,7 @@ def process_document(
     if not clean.text.strip():
         raise DocumentError(path.name, "nothing is left after removing page numbers, watermarks and noise")
     if info is None:
-        info = guess_info(path.name, clean.text)
+        info = infer_info(path.name, clean.text)
     if chunker == "naive":
         chunks = naive_chunks(raw.text, settings)
         passages = _passages(path, info, chunks, raw.text, None, raw.pages)
