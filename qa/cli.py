@@ -201,6 +201,57 @@ def documents_cmd(index: IndexOpt = None, config: ConfigOpt = None) -> None:
         console.print(f"{info.file}\t{info.title}\t{info.year or ''}\t{info.kind}\t{n} 段")
 
 
+catalog_app = typer.Typer(no_args_is_help=True, help="Correct what the catalog says about a document.")
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("set")
+def catalog_set_cmd(
+    file: Annotated[str, typer.Argument(help="A file in the documents folder")],
+    year: Annotated[int | None, typer.Option("--year", help="Headline year (year delivered)")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Title")] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="政府工作报告 | 五年规划纲要 | 新闻稿 | 其他")
+    ] = None,
+    delivered: Annotated[
+        str | None, typer.Option("--delivered", help="Date delivered: 2024-02-03, 2024-02 or 2024")
+    ] = None,
+    looks_back: Annotated[
+        list[int] | None,
+        typer.Option("--looks-back", help="A year it reviews (repeatable; replaces the list)"),
+    ] = None,
+    plans_for: Annotated[
+        list[int] | None,
+        typer.Option("--plans-for", help="A year it plans for (repeatable; replaces the list)"),
+    ] = None,
+    documents: DocumentsOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write or update FILE's entry in catalog.toml (the rest of the file is kept as it is) and print it."""
+    from qa.ingest.catalog import CATALOG_NAME, entry_text, set_entry
+
+    changes = {
+        "title": title,
+        "kind": kind,
+        "delivered": delivered,
+        "looks_back": looks_back,
+        "plans_for": plans_for,
+        "year": year,
+    }
+    try:
+        if all(v is None for v in changes.values()):
+            raise QAError(
+                "Nothing to set; give at least one of --year, --title, --kind, --delivered, --looks-back, --plans-for."
+            )
+        docs_dir = documents or Path(_settings(config).documents_dir)
+        info = set_entry(docs_dir, file, changes)
+    except QAError as exc:
+        _fail(exc)
+        return
+    console.print(f"# {docs_dir / CATALOG_NAME}", markup=False, highlight=False, soft_wrap=True)
+    console.print(entry_text(docs_dir, info.file), end="", markup=False, highlight=False, soft_wrap=True)
+
+
 @app.command("eval")
 def eval_cmd(
     gold: Annotated[Path, typer.Option("--gold", help="Gold questions (JSONL)")] = Path(
