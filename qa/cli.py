@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from qa.config import Settings, load_settings
 from qa.errors import QAError
+from qa.types import DocumentInfo
 
 if TYPE_CHECKING:
     from qa.search.retriever import Retriever
@@ -187,8 +188,13 @@ def ask_cmd(
 
 
 @app.command("documents")
-def documents_cmd(index: IndexOpt = None, config: ConfigOpt = None) -> None:
-    """List the indexed documents with passage counts."""
+def documents_cmd(
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """List the indexed documents: title, issuer, place, kind, dates, years looked back on and planned for,
+    where each field came from (catalog / title line / file name / text), and passage counts."""
     from qa.index.store import IndexStore
 
     try:
@@ -197,8 +203,39 @@ def documents_cmd(index: IndexOpt = None, config: ConfigOpt = None) -> None:
     except QAError as exc:
         _fail(exc)
         return
-    for info, n in store.document_infos():
-        console.print(f"{info.file}\t{info.title}\t{info.year or ''}\t{info.kind}\t{n} 段")
+    rows = store.document_infos()
+    if as_json:
+        out = [{**info.to_dict(), "passages": n} for info, n in rows]
+        sys.stdout.write(json.dumps(out, ensure_ascii=False, indent=1) + "\n")
+        return
+    for info, n in rows:
+        console.print(f"[bold]{info.file}[/bold]  {n} 段", highlight=False)
+        for label, value in document_fields(info):
+            console.print(f"  {label}：{value}", highlight=False, markup=False)
+
+
+def _years_text(years: list[int]) -> str:
+    ys = sorted(years)
+    if len(ys) > 2 and ys[-1] - ys[0] == len(ys) - 1:
+        return f"{ys[0]}–{ys[-1]}"
+    return "、".join(str(y) for y in ys) or "—"
+
+
+def document_fields(info: DocumentInfo) -> list[tuple[str, str]]:
+    """(label, value with its source) for each metadata field a person checks."""
+    src = info.sources
+
+    def where(field: str) -> str:
+        return f"（{src[field]}）" if field in src else ""
+
+    return [
+        ("标题", f"{info.title}{where('title')}"),
+        ("发布者 / 地方", f"{info.issuer or '—'}{where('issuer')} / {info.place or '—'}{where('place')}"),
+        ("类型", f"{info.kind}{where('kind')}"),
+        ("日期 / 年份", f"{info.delivered or '—'}{where('delivered')} / {info.year or '—'}{where('year')}"),
+        ("回顾年份", f"{_years_text(info.looks_back)}{where('looks_back')}"),
+        ("计划年份", f"{_years_text(info.plans_for)}{where('plans_for')}"),
+    ]
 
 
 @app.command("eval")

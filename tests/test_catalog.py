@@ -1,4 +1,4 @@
-"""catalog.toml and metadata guessed from text for files without an entry."""
+"""catalog.toml: reading it, and writing one entry (qa catalog set) without disturbing the rest of the file."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from qa.errors import QAError
 from qa.ingest import load_corpus
-from qa.ingest.catalog import find_dates, guess_info, load_catalog, read_catalog
+from qa.ingest.catalog import entry_text, load_catalog, read_catalog, set_entry
 from qa.ingest.chunking import ChunkerSettings
 
 pytestmark = pytest.mark.unit
@@ -38,31 +38,6 @@ def test_catalog_covers_the_five_reports() -> None:
     assert "CORPUS.md" in read_catalog(DOCS).skip
 
 
-def test_uncatalogued_copy_gets_guessed_metadata(tmp_path: Path) -> None:
-    shutil.copy(DOCS / "2024-zhengzhou-government-work-report.txt", tmp_path / "zz-report.txt")
-    result = load_corpus(tmp_path, ChunkerSettings())
-    (doc,) = result.docs
-    info = doc.info
-    assert info.guessed and info.file == "zz-report.txt"
-    assert info.kind == "政府工作报告"
-    assert info.delivered == "2024-02-03"  # from "二〇二四年二月三日"
-    assert (info.year, info.looks_back, info.plans_for) == (2024, [2023], [2024])
-    assert "政府工作报告" in info.title and "2024" in info.title
-    assert all(p.title == info.title and p.year == 2024 for p in doc.passages)
-
-
-def test_guess_from_arabic_date_and_five_year_review() -> None:
-    text = (DOCS / "2021-zhengzhou-government-work-report.txt").read_text(encoding="utf-8")
-    info = guess_info("report.txt", text)
-    assert info.delivered == "2021-01-30" and info.year == 2021
-    assert info.plans_for == [2021] and info.looks_back[-1] == 2020
-
-
-def test_find_dates_both_scripts() -> None:
-    dates = find_dates("——二〇二四年二月三日在郑州市；2021年1月30日；二〇二一年十二月二十一日")
-    assert [d.isoformat() for d in dates] == ["2024-02-03", "2021-01-30", "2021-12-21"]
-
-
 def test_catalog_entry_for_missing_file_is_ignored_with_warning(tmp_path: Path) -> None:
     shutil.copy(DOCS / "2020-zhengzhou-government-work-report.txt", tmp_path)
     (tmp_path / "catalog.toml").write_text(
@@ -86,3 +61,120 @@ def test_malformed_catalog_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "catalog.toml").write_text('[documents."a.txt"]\nyear = 2020\n', encoding="utf-8")
     with pytest.raises(QAError, match="title"):
         load_catalog(tmp_path)
+
+
+def test_catalog_fields_record_their_source() -> None:
+    info = load_catalog(DOCS)["2020-zhengzhou-government-work-report.txt"]
+    assert info.sources == {
+        k: "catalog" for k in ("title", "kind", "delivered", "looks_back", "plans_for", "year")
+    }
+
+
+def test_reading_refuses_values_the_pipeline_could_not_use(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("政府工作报告", encoding="utf-8")
+    for line, field in [
+        ('kind = "报告"', "kind"),
+        ('delivered = "last year"', "delivered"),
+        ("year = 24", "year"),
+        ('looks_back = ["2023"]', "looks_back"),
+    ]:
+        (tmp_path / "catalog.toml").write_text(
+            f'[documents."a.txt"]\ntitle = "报告"\n{line}\n', encoding="utf-8"
+        )
+        with pytest.raises(QAError, match=field):
+            load_catalog(tmp_path)
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    """A copy of documents/ (catalog and its comments included) plus one uncatalogued national report."""
+    d = tmp_path / "documents"
+    shutil.copytree(DOCS, d)
+    shutil.copy(DOCS.parent / "corpora" / "national" / "national-1978-government-work-report.txt", d)
+    return d
+
+
+R2024 = "2024-zhengzhou-government-work-report.txt"
+
+
+def test_set_entry_changes_only_the_lines_it_sets(docs: Path) -> None:
+    before = (docs / "catalog.toml").read_text(encoding="utf-8")
+    info = set_entry(docs, R2024, {"looks_back": [2022, 2023], "title": "2024年郑州市人民政府工作报告"})
+    after = (docs / "catalog.toml").read_text(encoding="utf-8")
+    # the 2024 table's two lines change; every other byte (comments, other tables, its note) stays
+    table = before.index(f'[documents."{R2024}"]')
+    want = before[:table] + before[table:].replace(
+        'title = "2024年郑州市政府工作报告"', 'title = "2024年郑州市人民政府工作报告"', 1
+    ).replace("looks_back = [2023]", "looks_back = [2022, 2023]", 1)
+    assert after == want and after != before
+    assert after.startswith("# Catalog of documents/")  # the comments above the tables are kept
+    assert (
+        info.looks_back == [2022, 2023]
+        and info.delivered == "2024-02-03"
+        and info.sources["looks_back"] == "catalog"
+    )
+    assert load_catalog(docs)[R2024] == info
+
+
+def test_set_entry_adds_a_table_for_an_uncatalogued_file(docs: Path) -> None:
+    name = "national-1978-government-work-report.txt"
+    before = (docs / "catalog.toml").read_bytes()
+    set_entry(
+        docs, name, {"title": "1978年国务院政府工作报告", "delivered": "1978-02-26", "looks_back": [1977]}
+    )
+    after = (docs / "catalog.toml").read_bytes()
+    assert after.startswith(before)  # appended; nothing above it moved
+    assert entry_text(docs, name) == (
+        f'[documents."{name}"]\ntitle = "1978年国务院政府工作报告"\ndelivered = 1978-02-26\nlooks_back = [1977]\n'
+    )
+    info = load_catalog(docs)[name]
+    assert (info.year, info.delivered, info.looks_back, info.guessed) == (1978, "1978-02-26", [1977], False)
+    # a second correction updates the same table instead of adding another
+    set_entry(docs, name, {"plans_for": [1978], "year": 1978})
+    assert (docs / "catalog.toml").read_text(encoding="utf-8").count(f'[documents."{name}"]') == 1
+    assert load_catalog(docs)[name].plans_for == [1978]
+
+
+def test_set_entry_keeps_a_trailing_comment_and_crlf_line_ends(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("政府工作报告", encoding="utf-8")
+    text = (
+        '# corrections by hand\r\n[documents."a.txt"]\r\ntitle = "报告"\r\nyear = 2019  # from the cover\r\n'
+    )
+    (tmp_path / "catalog.toml").write_bytes(text.encode("utf-8"))
+    set_entry(tmp_path, "a.txt", {"year": 2020, "kind": "政府工作报告"})
+    assert (tmp_path / "catalog.toml").read_bytes().decode("utf-8") == (
+        '# corrections by hand\r\n[documents."a.txt"]\r\ntitle = "报告"\r\nyear = 2020  # from the cover\r\n'
+        'kind = "政府工作报告"\r\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "changes,field",
+    [
+        ({"kind": "报告"}, "kind"),
+        ({"year": 24}, "year"),
+        ({"delivered": "2024-13-01"}, "delivered"),
+        ({"title": " "}, "title"),
+        ({"title": "两行\n标题"}, "title"),
+        ({"plans_for": [24]}, "plans_for"),
+    ],
+)
+def test_set_entry_refuses_bad_values_and_leaves_the_file_alone(
+    docs: Path, changes: dict, field: str
+) -> None:
+    before = (docs / "catalog.toml").read_bytes()
+    with pytest.raises(QAError, match=field) as err:
+        set_entry(docs, R2024, changes)
+    assert "\n" not in str(err.value) and str(err.value).endswith(".")
+    assert (docs / "catalog.toml").read_bytes() == before
+
+
+def test_set_entry_refuses_unknown_skipped_and_untitled_files(docs: Path) -> None:
+    before = (docs / "catalog.toml").read_bytes()
+    with pytest.raises(QAError, match="not a document in"):
+        set_entry(docs, "2099-nowhere.txt", {"year": 2099})
+    with pytest.raises(QAError, match="skip = true"):
+        set_entry(docs, "CORPUS.md", {"year": 2020})
+    with pytest.raises(QAError, match="needs a title"):
+        set_entry(docs, "national-1978-government-work-report.txt", {"year": 1978})
+    assert (docs / "catalog.toml").read_bytes() == before

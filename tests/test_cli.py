@@ -128,3 +128,29 @@ def test_chunk_dump(run, tmp_path: Path) -> None:
     assert {r["doc"] for r in rows} == {p.name for p in DOCUMENTS.glob("*.txt")}
     assert all(r["text"] and r["citation"] and r["span"]["start_line"] >= 1 for r in rows)
     assert len({r["id"] for r in rows}) == len(rows)
+
+
+def test_catalog_set_writes_the_entry_and_prints_it(tmp_path: Path) -> None:
+    docs = tmp_path / "documents"
+    shutil.copytree(DOCUMENTS, docs)
+    name = "national-1978-government-work-report.txt"
+    shutil.copy(REPO / "corpora" / "national" / name, docs)
+    runner = CliRunner()
+    args = ["catalog", "set", name, "--title", "1978年国务院政府工作报告", "--delivered", "1978-02-26"]
+    res = runner.invoke(
+        app, [*args, "--looks-back", "1976", "--looks-back", "1977", "--documents", str(docs)]
+    )
+    assert res.exit_code == 0, res.output
+    table = f'[documents."{name}"]\ntitle = "1978年国务院政府工作报告"\ndelivered = 1978-02-26\nlooks_back = [1976, 1977]\n'
+    assert table in res.stdout
+    assert (docs / "catalog.toml").read_text(encoding="utf-8").endswith(table)
+    # a bad value is one sentence and changes nothing
+    before = (docs / "catalog.toml").read_bytes()
+    res = runner.invoke(app, ["catalog", "set", name, "--kind", "报告", "--documents", str(docs)])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1 and "kind must be one of" in res.output
+    res = runner.invoke(
+        app, ["catalog", "set", "2099-nowhere.txt", "--year", "2099", "--documents", str(docs)]
+    )
+    assert res.exit_code == 2 and "is not a document in" in res.output
+    assert (docs / "catalog.toml").read_bytes() == before
