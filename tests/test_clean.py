@@ -158,3 +158,21 @@ def test_line_of_is_one_based_and_matches_file_lines() -> None:
 def test_normalize_for_match_unifies_widths_and_spaces() -> None:
     assert normalize_for_match("预 算 收 入,１２００ 亿元") == normalize_for_match("预算收入，1200亿元")
     assert unicodedata.normalize("NFKC", "（") == normalize_for_match("(")
+
+
+def test_a_trailing_licence_notice_is_dropped_and_body_text_is_not() -> None:
+    path = (
+        Path(__file__).resolve().parent.parent
+        / "corpora"
+        / "national"
+        / "national-1999-government-work-report.txt"
+    )
+    raw = load_file(path).text
+    assert "公有领域" in raw and "Public domain" in raw
+    clean = clean_text(raw)
+    assert "公有领域" not in clean.text and "Public domain" not in clean.text
+    assert clean.text.rstrip().endswith("推向21世纪！")
+    assert "licence notice" in clean.dropped.values()
+    # the same words in the body, far from the end, stay
+    body = "本作品集收录了公有领域的历史文献，供研究使用。\n" + "正文内容。" * 400
+    assert "公有领域" in clean_text(body).text

@@ -90,3 +90,31 @@ def test_heading_rank_and_text() -> None:
         heading_text("（一）统筹推进疫情防控与经济平稳健康发展。坚持大战大考")
         == "（一）统筹推进疫情防控与经济平稳健康发展"
     )
+
+
+def test_enumerated_items_stay_in_their_paragraph() -> None:
+    # the 1981 national report lists "从以下几个方面进行：" then 一、……； 二、……； 三、……。 as one paragraph
+    path = (
+        Path(__file__).resolve().parent.parent
+        / "corpora"
+        / "national"
+        / "national-1981-government-work-report.txt"
+    )
+    clean = clean_text(load_file(path).text).text
+    start = clean.index("从以下几个方面进行：")
+    sections = find_sections(clean)
+    holding = [s for s in sections if s.start <= start < s.end][0]
+    body = clean[holding.start : holding.end]
+    assert "一、节约能源" in body and "三、合理地利用资源" in body
+    assert not any(p.startswith("一、节约能源") for p in holding.path)
+    # a real heading with a body of its own is still a heading
+    assert heading_rank("一、伟大的历史性转变") is not None
+
+
+def test_a_short_whole_sentence_is_kept_a_lead_in_is_not() -> None:
+    from qa.ingest.chunking import ChunkerSettings, chunk_text
+
+    text = "在对外贸易方面，一九五七年进出口贸易总额，比原计划超过百分之四。\n重点抓好十个方面工作：\n"
+    chunks = [c.text for c in chunk_text(text, find_sections(text), ChunkerSettings())]
+    assert any("比原计划超过百分之四" in c for c in chunks)
+    assert not any(c.strip() == "重点抓好十个方面工作：" for c in chunks)

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from qa.ingest.structure import Section
-from qa.text.sentences import sentence_spans
+from qa.text.sentences import ends_with_sentence_end, sentence_spans
 
-CHUNKER_VERSION = 2
+# 3: enumerated items (一、……；) stay in their paragraph; short whole sentences are kept
+CHUNKER_VERSION = 3
 HEADING_IN_TEXT_CHARS = 60  # longer stand-alone heading lines stay out of passage text
 SOFT_BREAKS = "，、：,:"
 
@@ -140,8 +141,14 @@ def chunk_range(text: str, start: int, end: int, settings: ChunkerSettings) -> l
         ):
             nxt = j
         i = nxt
-    # A lone fragment shorter than min_chars without any figure ("重点抓好十个方面工作：") answers nothing.
-    return [(a, b) for a, b in out if b - a >= settings.min_chars or any(c.isdigit() for c in text[a:b])]
+    # A lone fragment shorter than min_chars that is neither a whole sentence nor holds a figure (a lead-in
+    # such as "重点抓好十个方面工作：") answers nothing; a short whole sentence ("一九五七年进出口贸易总额，
+    # 比原计划超过百分之四。") does.
+    return [(a, b) for a, b in out if b - a >= settings.min_chars or _worth_keeping(text[a:b])]
+
+
+def _worth_keeping(fragment: str) -> bool:
+    return any(c.isdigit() for c in fragment) or ends_with_sentence_end(fragment)
 
 
 def chunk_text(text: str, sections: Sequence[Section] | None, settings: ChunkerSettings) -> list[Chunk]:

@@ -10,7 +10,8 @@ The clean text has one logical line per paragraph or heading ("\\n" between them
 * spaces inside CJK text and numbers are removed, a space between two Latin words/numbers is kept;
 * half-width , : ; ? ! ( ) next to Chinese become full-width; full-width digits/letters/％ become
   half-width (NFKC only on those, never on CJK punctuation);
-* U+FFFD, control and private-use characters are removed.
+* U+FFFD, control and private-use characters are removed;
+* a short licence notice at the very end ("本作品……属于公有领域……Public domain") is dropped.
 
 `CleanText.offsets` has len(text) + 1 entries: offsets[i] is the offset in the original text of
 clean character i, and offsets[len(text)] is the end of the last used original character. The
@@ -272,6 +273,24 @@ def is_title_line(s: str, width: float) -> bool:
     return _cjk_ratio(s) >= 0.6
 
 
+_LICENCE_START = re.compile(r"^(?:本作品|本文|此作品)")
+_LICENCE_WORDS = re.compile(r"公有领域|著作权法|版权所有|知识共享|public domain|creative commons", re.I)
+_LICENCE_MAX_CHARS = 1200
+
+
+def licence_footer_start(lines: list[str]) -> int | None:
+    """Index of the first line of a trailing licence notice (a web library's "本作品……属于公有领域……
+    Public domain"), or None. Only a short block at the very end counts, so body text is never cut."""
+    tail = 0
+    for i in range(len(lines) - 1, -1, -1):
+        tail += len(lines[i])
+        if tail > _LICENCE_MAX_CHARS:
+            return None
+        if _LICENCE_START.match(lines[i]) and _LICENCE_WORDS.search("".join(lines[i:])):
+            return i
+    return None
+
+
 def _drop_reason(s: str, counts: Counter[str]) -> str | None:
     if not s:
         return "empty"
@@ -382,9 +401,10 @@ def _clean_block(text: str) -> CleanText:
     counts = Counter("".join(c) for c, _, _, _ in normed if c)
     watermark_words: set[str] = set()
     dropped: dict[int, str] = {}
+    footer = licence_footer_start(["".join(c) for c, _, _, _ in normed])
     for lineno, (c, o, line, base) in enumerate(normed, start=1):
         s = "".join(c)
-        reason = _drop_reason(s, counts)
+        reason = "licence notice" if footer is not None and lineno > footer and s else _drop_reason(s, counts)
         if reason is not None:
             if reason != "empty":
                 dropped[lineno] = reason

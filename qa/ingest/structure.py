@@ -64,6 +64,22 @@ def heading_text(line: str) -> str:
     return text
 
 
+_ITEM_RANKS = (3.0, 4.0, 5.0, 6.0)  # 一、 （一） 1. （1）
+_SENTENCE_END = re.compile(r"[。！？；]")
+
+
+def is_list_item(line: str, rank: float | None, previous_is_item: bool) -> bool:
+    """An enumerated item of a running paragraph ("从以下几个方面进行：" / "一、节约能源……；" / "二、……；"
+    / "三、……。"), which is body text, not a heading: it ends with ；, or it is the one-sentence last
+    item after such an item."""
+    if rank not in _ITEM_RANKS:
+        return False
+    body = line.rstrip()
+    if body.endswith(("；", ";")):
+        return True
+    return previous_is_item and body.endswith("。") and len(_SENTENCE_END.findall(body)) == 1
+
+
 def find_sections(clean: str) -> list[Section]:
     """Split clean text into contiguous sections covering it, each with its heading path."""
     sections: list[Section] = []
@@ -72,12 +88,15 @@ def find_sections(clean: str) -> list[Section]:
     cur_path: list[str] = []
     cur_heading_end: int | None = None
     pos = 0
+    previous_is_item = False
     for line in clean.split("\n"):
         start, end = pos, pos + len(line)
         pos = end + 1
         stripped = line.strip()
         rank = heading_rank(stripped) if stripped else None
-        if rank is None:
+        item = is_list_item(stripped, rank, previous_is_item)
+        previous_is_item = item
+        if rank is None or item:
             if BYLINE_RE.search(stripped) and len(stripped) <= 30:
                 stack.clear()  # a byline ends a newspaper article; what follows is another one
             continue
