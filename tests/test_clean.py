@@ -176,3 +176,19 @@ def test_a_trailing_licence_notice_is_dropped_and_body_text_is_not() -> None:
     # the same words in the body, far from the end, stay
     body = "本作品集收录了公有领域的历史文献，供研究使用。\n" + "正文内容。" * 400
     assert "公有领域" in clean_text(body).text
+
+
+def test_letter_spaced_numbers_are_joined_table_cells_are_not() -> None:
+    # the 1998 national report sets every digit apart: "1 9 9 7 年国内生产总值达到7 4 7 7 2 亿元"
+    path = (
+        Path(__file__).resolve().parent.parent
+        / "corpora"
+        / "national"
+        / "national-1998-government-work-report.txt"
+    )
+    clean = clean_text(load_file(path).text).text
+    assert "1997年国内生产总值达到74772亿元" in clean
+    assert "粮食产量达到49250万吨" in clean
+    # a table row of the plan outline keeps its cells apart
+    row = "1地区生产总值年均增长（%）6.7 7.0左右预期性\n"
+    assert "6.7 7.0" in clean_text(row).text

@@ -167,6 +167,18 @@ def display_width(s: str) -> float:
     return sum(0.5 if ord(c) < 0x2000 else 1.0 for c in s)
 
 
+_SPACED_DIGIT = re.compile(r"(?<![\d.])\d[ \u3000](?=\d)")
+_ADJACENT_DIGITS = re.compile(r"\d(?=\d)")
+
+
+def is_letter_spaced(line: str) -> bool:
+    """True for a line whose numbers are typeset one digit at a time ("1 9 9 7 年国内生产总值达到7 4 7 7 2
+    亿元"): many single digits followed by a space and another digit, few digits written together. A
+    table row ("6.7 7.0左右", "2020 2025") has numbers of several digits, so its spaces stay."""
+    spaced = len(_SPACED_DIGIT.findall(line))
+    return spaced >= 3 and spaced > 2 * len(_ADJACENT_DIGITS.findall(line))
+
+
 def _normalize_segment(line: str, base: int) -> tuple[list[str], list[int]]:
     """In-line normalisation of one original line (without its newline)."""
     chars: list[str] = []
@@ -188,6 +200,7 @@ def _normalize_segment(line: str, base: int) -> tuple[list[str], list[int]]:
         elif ch in _MISENCODED_BEFORE_DIGIT and nxt.isdigit():
             chars[i] = _MISENCODED_BEFORE_DIGIT[ch]
     # whitespace: drop, except a single space between two ASCII alphanumerics (Latin words, numbers)
+    letter_spaced = is_letter_spaced(line)
     out_c: list[str] = []
     out_o: list[int] = []
     i = 0
@@ -201,6 +214,8 @@ def _normalize_segment(line: str, base: int) -> tuple[list[str], list[int]]:
             prev = out_c[-1] if out_c else ""
             nxt = chars[j] if j < n else ""
             keep = prev and nxt and prev.isascii() and nxt.isascii() and prev.isalnum() and nxt.isalnum()
+            if keep and letter_spaced and prev.isdigit() and nxt.isdigit():
+                keep = False  # "1 9 9 7 年…7 4 7 7 2 亿元": one number, typeset with letter spacing
             if not keep and nxt and _MARKER_RE.fullmatch("".join(out_c)):
                 keep = True  # "第一章 站在高质量发展新起点": the space after a heading marker stays
             if keep:
