@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from qa.config import Settings
-from qa.embcache import EmbeddingCache
 from qa.embedding import default_model_fingerprint
+from qa.encoders.cache import EmbeddingCache
 from qa.errors import DocumentError, IndexProblem, QAError
 from qa.store import (
     FORMAT_VERSION,
