@@ -364,10 +364,14 @@ def _tokens_per_passage(model_dir: Path, index_dir: str) -> float | None:
 # --------------------------------------------------------------------------- phase: encoder side by side
 def phase_embed(documents_dir: str, cache_dir: str, n_passages: int, n_queries: int) -> dict[str, Any]:
     """qa.embedding.benchmark() (both backends on the same passages) plus tokens/passage and GFLOP/s."""
+    import sys
+
     from tokenizers import Tokenizer
 
-    from qa.embedding import benchmark, sample_passages
     from qa.encoders.convert import materialize_default_model
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))  # until bench moves there
+    from encoder_bench import benchmark, sample_passages
 
     model_dir = materialize_default_model(Path(cache_dir))
     rows = benchmark(Path(documents_dir), Path(cache_dir), n_passages=n_passages, n_queries=n_queries)

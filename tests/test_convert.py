@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from qa.embedding import sample_passages
 from qa.encoders import convert
 from qa.encoders.e5file import E5File, default_bin_path, read_e5_bin
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from encoder_bench import sample_passages  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,10 +18,12 @@ from qa.embedding import (
     SentenceTransformerEncoder,
     known_prompts,
     load_encoder,
-    sample_passages,
 )
 from qa.errors import QAError
 from qa.onnx_e5 import OnnxE5Encoder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from encoder_bench import sample_passages  # noqa: E402
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 

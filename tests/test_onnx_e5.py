@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -11,10 +12,13 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.embedding import Encoder, load_encoder, sample_passages
+from qa.embedding import Encoder, load_encoder
 from qa.encoders.e5file import default_bin_path, dequantise_rows, read_e5_bin
 from qa.errors import QAError
 from qa.onnx_e5 import OnnxE5Encoder, _int8_columns, build_graph, materialize_onnx_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from encoder_bench import sample_passages  # noqa: E402
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
