@@ -543,7 +543,7 @@ def phase_scale(
     questions = [q.question for q in load_gold(gold_path) if q.answerable][:n_questions]
     with _serving_store(store):
         retriever = Retriever(base_index, settings)
-    from qa.embedding import load_encoder
+    from qa.encoders import load_encoder
 
     enc = load_encoder(settings)
     qvecs = enc.encode_queries(questions)

@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 
 from qa.config import Settings
-from qa.embedding import default_model_fingerprint
-from qa.encoders.cache import EmbeddingCache
+from qa.encoders import EmbeddingCache, default_model_fingerprint
 from qa.errors import DocumentError, IndexProblem, QAError
 from qa.store import (
     FORMAT_VERSION,
@@ -87,7 +86,7 @@ class LazyEncoder:
     def get(self) -> Any:
         """The loaded encoder."""
         if self._encoder is None:
-            from qa.embedding import load_encoder
+            from qa.encoders import load_encoder
 
             t = time.perf_counter()
             self._encoder = load_encoder(self.settings)

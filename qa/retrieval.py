@@ -213,7 +213,7 @@ class Retriever:
         if self._encoder is None:
             with self._encoder_lock:
                 if self._encoder is None:
-                    from qa.embedding import load_encoder
+                    from qa.encoders import load_encoder
 
                     enc = load_encoder(self.settings)
                     m = self._prep.store.manifest

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import Settings
-from qa.embedding import Encoder, load_encoder
+from qa.encoders import Encoder, load_encoder
 
 
 def sample_passages(documents_dir: Path, size: int = 300, limit: int | None = None) -> list[str]:

@@ -48,7 +48,7 @@ def session_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def real_encoder(session_settings: Settings) -> Any:
     """The real default encoder, loaded once."""
     if "encoder" not in _SESSION:
-        from qa.embedding import load_encoder
+        from qa.encoders import load_encoder
 
         _SESSION["encoder"] = load_encoder(session_settings)
     return _SESSION["encoder"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.embedding import load_encoder
+from qa.encoders import load_encoder
 from qa.encoders.cache import EmbeddingCache
 
 pytestmark = pytest.mark.integration

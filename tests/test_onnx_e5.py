@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.embedding import Encoder, load_encoder
+from qa.encoders import Encoder, load_encoder
 from qa.encoders.e5file import default_bin_path, dequantise_rows, read_e5_bin
+from qa.encoders.onnx import OnnxE5Encoder, build_graph, int8_columns, materialize_onnx_model
 from qa.errors import QAError
-from qa.onnx_e5 import OnnxE5Encoder, _int8_columns, build_graph, materialize_onnx_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 from encoder_bench import sample_passages  # noqa: E402
@@ -76,7 +76,7 @@ def test_int8_columns_round_trip() -> None:
     rng = np.random.default_rng(0)
     w = rng.normal(size=(64, 48)).astype(np.float32)
     w[:, 3] = 0.0  # an all-zero column must not divide by zero
-    q, scale = _int8_columns(w)
+    q, scale = int8_columns(w)
     assert q.dtype == np.int8 and scale.shape == (48,) and np.abs(q).max() == 127
     err = np.abs(q * scale - w).max(axis=0)
     assert (err <= scale / 2 + 1e-7).all() and err[3] == 0.0
