@@ -306,7 +306,7 @@ def phase_index(
     model load. Converting
     the model is timed afterwards on its own, since the plain path and the token counts need the converted model.
     """
-    from qa.convert_e5 import materialize_default_model
+    from qa.encoders.convert import materialize_default_model
     from qa.index.builder import update_index
 
     settings = Settings(cache_dir=cache_dir, embed_backend=backend, documents_dir=documents_dir)
@@ -383,7 +383,7 @@ def phase_embed(documents_dir: str, cache_dir: str, n_passages: int, n_queries: 
     from encoder_bench import benchmark, sample_passages  # scripts/ is on sys.path when this script runs
     from tokenizers import Tokenizer
 
-    from qa.convert_e5 import materialize_default_model
+    from qa.encoders.convert import materialize_default_model
 
     model_dir = materialize_default_model(Path(cache_dir))
     rows = benchmark(Path(documents_dir), Path(cache_dir), n_passages=n_passages, n_queries=n_queries)
@@ -555,7 +555,7 @@ def phase_scale(
     }
     questions = [q.question for q in load_gold(gold_path) if q.answerable][:n_questions]
     retriever = Retriever.from_store(store, settings)
-    from qa.embedding import load_encoder
+    from qa.encoders import load_encoder
 
     enc = load_encoder(settings)
     qvecs = enc.encode_queries(questions)

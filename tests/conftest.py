@@ -64,7 +64,7 @@ def session_settings() -> Settings:
 def real_encoder(session_settings: Settings) -> Any:
     """The real default encoder, loaded once."""
     if "encoder" not in _SESSION:
-        from qa.embedding import load_encoder
+        from qa.encoders import load_encoder
 
         _SESSION["encoder"] = load_encoder(session_settings)
     return _SESSION["encoder"]

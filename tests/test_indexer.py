@@ -152,7 +152,7 @@ def test_backend_change_means_a_full_rebuild(tmp_path: Path, session_settings: S
 @pytest.mark.slow
 def test_model_change_means_a_full_rebuild(tmp_path: Path, session_settings: Settings) -> None:
     """Never an index that mixes two models: another model folder rebuilds everything with that model."""
-    from qa.convert_e5 import materialize_default_model
+    from qa.encoders.convert import materialize_default_model
 
     docs, idx = _small_folder(tmp_path), tmp_path / "index"
     update_index(docs, idx, session_settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -11,10 +12,13 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.convert_e5 import default_bin_path, read_e5_bin
-from qa.embedding import Encoder, load_encoder, sample_passages
+from qa.encoders import Encoder, load_encoder
+from qa.encoders.e5file import default_bin_path, dequantise_rows, read_e5_bin
+from qa.encoders.onnx import OnnxE5Encoder, build_graph, int8_columns, materialize_onnx_model
 from qa.errors import QAError
-from qa.onnx_e5 import OnnxE5Encoder, _dequant_rows, _int8_columns, build_graph, materialize_onnx_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from encoder_bench import sample_passages  # noqa: E402
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -54,18 +58,17 @@ def test_materialised_directory_is_complete_and_reused(cache: Path, model_dir: P
     t0 = time.perf_counter()
     assert materialize_onnx_model(cache) == model_dir
     assert time.perf_counter() - t0 < 2.0  # found, not rebuilt
-    assert not [p for p in (cache / "models").iterdir() if p.name.startswith(".onnx-")]  # no temp left
+    assert not [p for p in (cache / "models").iterdir() if p.name.startswith(".making-")]  # no temp left
 
 
 @pytest.mark.unit
 def test_word_rows_dequantise_like_the_converter() -> None:
-    from qa.convert_e5 import _tensor
-
     f = read_e5_bin(default_bin_path().read_bytes())
-    full = _tensor(f, "emb.word", (f.vocab, f.hidden))
+    full = f.tensor("emb.word", (f.vocab, f.hidden))
     blocks = np.frombuffer(f.tensors["emb.word"][2], dtype=np.uint8).reshape(f.vocab, f.hidden // 32, 18)
+    assert np.array_equal(f.q4_blocks("emb.word", f.vocab, f.hidden), blocks)
     ids = np.array([0, 1, 2, 6, 12345, f.vocab - 1])
-    assert np.array_equal(_dequant_rows(blocks, ids), full[ids])
+    assert np.array_equal(dequantise_rows(blocks, ids), full[ids])
 
 
 @pytest.mark.unit
@@ -73,7 +76,7 @@ def test_int8_columns_round_trip() -> None:
     rng = np.random.default_rng(0)
     w = rng.normal(size=(64, 48)).astype(np.float32)
     w[:, 3] = 0.0  # an all-zero column must not divide by zero
-    q, scale = _int8_columns(w)
+    q, scale = int8_columns(w)
     assert q.dtype == np.int8 and scale.shape == (48,) and np.abs(q).max() == 127
     err = np.abs(q * scale - w).max(axis=0)
     assert (err <= scale / 2 + 1e-7).all() and err[3] == 0.0

@@ -223,5 +223,5 @@ def test_api_does_not_open_cors_and_hides_internals(built_index: BuiltIndex) -> 
 @pytest.mark.unit
 def test_no_model_download_or_remote_code() -> None:
     """Models load from local files only (no hub access at run time)."""
-    src = (REPO / "qa" / "embedding.py").read_text(encoding="utf-8")
+    src = (REPO / "qa" / "encoders" / "sentence_transformers.py").read_text(encoding="utf-8")
     assert "local_files_only=True" in src and "HF_HUB_OFFLINE" in src

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from qa.config import Settings
+from qa.encoders import EmbeddingCache, default_model_fingerprint
 from qa.errors import DocumentError, IndexProblem, QAError
 from qa.hashing import sha256_file
 from qa.index.spec import IndexSpec
@@ -131,7 +132,6 @@ def update_index(
     on_error: Callable[[DocumentError], None] | None = None,
 ) -> UpdateReport:
     """Bring the index in line with the documents folder, embedding only what changed."""
-    from qa.encoders import EmbeddingCache, default_model_fingerprint
     from qa.ingest.catalog import read_catalog
     from qa.ingest.metadata import METADATA_VERSION
     from qa.ingest.pipeline import document_files, process_document

