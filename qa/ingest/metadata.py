@@ -23,7 +23,6 @@ and news about them), never of particular files:
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -288,29 +287,26 @@ def _read(text: str) -> _Reading:
 # ---------------------------------------------------------------- who and where
 
 
+_AUTONOMOUS_REGIONS = {"内蒙古", "广西", "西藏", "宁夏", "新疆"}
+_MUNICIPALITIES = {"北京", "天津", "上海", "重庆"}
+
+
 def _frequent_place(text: str) -> str | None:
     """The city or province a text keeps naming, with its suffix (for texts whose title block is lost).
 
-    Place names are jieba's (part of speech "ns"); the suffix is the one jieba's dictionary knows the
-    name with (郑州 -> 郑州市, 河南 -> 河南省), so no list of places is kept here.
+    The names are the genre lexicon's list of China's provinces and cities (qa/text/data/places.toml);
+    a city gets 市, a province 省 (自治区, or 市 for the four municipalities).
     """
-    import jieba
-    import jieba.posseg
+    from qa.text.lexicon import genre_lexicon
 
-    jieba.setLogLevel(logging.WARNING)
-    counts = Counter(
-        w.word
-        for w in jieba.posseg.cut(text)
-        if w.flag == "ns" and len(w.word) >= 2 and w.word not in NOT_PLACES and w.word not in _NOT_LOCAL
-    )
+    lex = genre_lexicon()
+    counts = Counter({p: text.count(p) for p in lex.places_in(text)})
     for name, n in counts.most_common(3):
         if n < 5:
             break
-        for suffix in ("市", "省", "自治区"):
-            if jieba.dt.FREQ.get(name + suffix):
-                return name + suffix
-        if name.endswith(PLACE_SUFFIXES):
-            return name
+        if name not in lex.provinces or name in _MUNICIPALITIES:
+            return f"{name}市"
+        return f"{name}自治区" if name in _AUTONOMOUS_REGIONS else f"{name}省"
     return None
 
 
