@@ -94,3 +94,12 @@ def test_term_weights_fall_back_to_the_report_wording() -> None:
     assert lex.term_present("gdp", "地区生产总值增长7.4%")
     # the report wording as the lexical index tokenises it (jieba search mode), each token once
     assert lex.expand_terms(["gdp"]) == ["生产", "总值", "生产总值", "地区"]
+
+
+def test_years_in_chinese_numerals_read_as_digits() -> None:
+    from qa.text.periods import arabic_years
+
+    assert arabic_years("一九五七年粮食产量") == "1957年粮食产量"
+    assert arabic_years("二〇三五年远景目标") == "2035年远景目标"
+    assert arabic_years("一九五七") == "一九五七"  # not followed by 年: left alone
+    assert arabic_years("三千七百亿斤") == "三千七百亿斤"

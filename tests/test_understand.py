@@ -238,3 +238,23 @@ def test_a_five_year_plan_named_by_its_number_routes_to_its_years(national) -> N
     assert extract_years("第七个五年计划") == list(range(1986, 1991))
     assert extract_years("十五个重点项目") == []  # a number, not the tenth plan
     assert extract_years("一九五八年") == [1958]
+
+
+def test_a_years_own_review_outranks_a_five_year_review_that_includes_it(national) -> None:
+    _, routes = understand("1957年棉花产量是多少？", national)
+    w = {r.doc: r.weight for r in routes}
+    assert w[_nat(1958)] == 1.0  # reviews 1957 as its last year
+    assert w[_nat(1959)] < w[_nat(1958)]  # reviews 1953–1958: 1957 in passing
+
+
+def test_a_year_only_compared_with_is_not_the_year_asked(national) -> None:
+    q, routes = understand("1978年工业总产值比1977年增长了多少？", national)
+    assert routes[0].doc == _nat(1979)  # the report reviewing 1978, not the one reviewing 1977
+    q, _ = understand("2010年以来郑州GDP比2005年增长了多少？", national)
+    assert 2005 not in q.uncovered_years  # a base year no report covers is no reason to refuse
+
+
+def test_a_whole_period_goes_to_the_report_that_reviews_it(national) -> None:
+    _, routes = understand("六五期间国家财政用于科技、教育、文化的经费一共多少？", national)
+    w = {r.doc: r.weight for r in routes}
+    assert w[_nat(1986)] == 1.0  # the 1986 report reviews 1981–1985 and presents the seventh plan

@@ -40,7 +40,12 @@ def open_for_set(gs: GoldSet, settings: Settings, work: Path, encoder: Any | Non
 
 
 def fit_per_corpus(
-    sets: Sequence[GoldSet], base: Settings, work: Path, folds: int = 5, l2: float = 1.0
+    sets: Sequence[GoldSet],
+    base: Settings,
+    work: Path,
+    folds: int = 5,
+    l2: float = 1.0,
+    max_wrong_abstain: float = 0.03,
 ) -> dict[str, Path]:
     """Weights fitted on each corpus's sets alone (work/weights/fit-<corpus>.json); also on all sets together."""
     by_corpus: dict[str, list[GoldSet]] = {}
@@ -55,7 +60,9 @@ def fit_per_corpus(
     if len(by_corpus) > 1:
         groups["all"] = list(by_corpus)
     for name, corpora in groups.items():
-        rr, _ = fit_collected([q for c in corpora for q in data[c]], folds=folds, l2=l2)
+        rr, _ = fit_collected(
+            [q for c in corpora for q in data[c]], folds=folds, l2=l2, max_wrong_abstain=max_wrong_abstain
+        )
         path = work / "weights" / f"fit-{name}.json"
         fitted_on = [gs.name for c in corpora for gs in by_corpus[c]]
         save_fitted(rr, path, fitted_on, f"qa eval --compare (fitted on {', '.join(fitted_on)})")

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from qa.ingest.structure import TITLE_RANK, heading_rank
 from qa.text.normalize import to_simplified
-from qa.text.periods import CN_DIGITS, CN_NUM, NPC_SESSIONS, cn_number, plans_named
+from qa.text.periods import CN_NUM, NPC_SESSIONS, arabic_years, cn_number, plans_named
 from qa.types import DocumentInfo
 
 # Bumped when inference changes, so indexes re-read the metadata of uncatalogued files (no re-embedding).
@@ -154,16 +154,6 @@ class _Reading:
     date_line_rest: str = ""
 
 
-def _arabic_years(text: str) -> str:
-    """一九五八年 / 二〇三五年 -> 1958年 / 2035年 (only plausible years)."""
-
-    def conv(m: re.Match[str]) -> str:
-        y = int("".join(str(CN_DIGITS[c]) for c in m.group(1)))
-        return str(y) if 1800 <= y <= 2200 else m.group(1)
-
-    return re.sub(r"([〇零○Ｏ一二三四五六七八九]{4})(?=\s*年)", conv, text)
-
-
 def _display(text: str) -> str:
     """Simplified characters, half-width digits, no spaces inside numbers ("1 9 9 3 年" -> "1993年")."""
     return re.sub(r"(?<=\d)[ \t]+(?=[\d年月日])", "", to_simplified(text).translate(_FOLD))
@@ -171,7 +161,7 @@ def _display(text: str) -> str:
 
 def _prepare(text: str) -> str:
     """The form patterns are matched on: _display with years in Arabic numerals."""
-    return _arabic_years(_display(text))
+    return arabic_years(_display(text))
 
 
 def _date(m: re.Match[str]) -> dt.date | None:
@@ -204,7 +194,7 @@ def _split_title_block(line: str) -> list[str]:
 def _read(text: str) -> _Reading:
     """Split the opening into the title block above the greeting and the text after it."""
     display = _display(text[:HEAD_CHARS])
-    r = _Reading(head=_arabic_years(display), full=_prepare(text))
+    r = _Reading(head=arabic_years(display), full=_prepare(text))
     lines: list[str] = []
     for raw in display.splitlines():
         ln = raw.strip().lstrip("#").strip()
@@ -222,10 +212,10 @@ def _read(text: str) -> _Reading:
             n += 1
         r.header, body = lines[:n], lines[n:]
     r.issued = next((m.group("title").strip() for m in _ISSUED_RE.finditer(display[:2000])), None)
-    r.opening = _arabic_years("\n".join(r.header) + "\n" + "\n".join(body)[:OPENING_CHARS])
-    r.after_greeting = _arabic_years("\n".join(body)[:OPENING_CHARS])
+    r.opening = arabic_years("\n".join(r.header) + "\n" + "\n".join(body)[:OPENING_CHARS])
+    r.after_greeting = arabic_years("\n".join(body)[:OPENING_CHARS])
     for ln in lines[:HEADER_LINES]:
-        m = _DATE_LINE_RE.match(_arabic_years(ln))
+        m = _DATE_LINE_RE.match(arabic_years(ln))
         if m is None:
             continue
         rest = m.group("rest").strip()
@@ -491,7 +481,7 @@ def _title_line(r: _Reading) -> str | None:
             and _TITLE_WORDS_RE.search(ln)
             and not _SENTENCE_PUNCT_RE.search(ln)
             and not ln.endswith(("：", ":"))
-            and not _DATE_LINE_RE.match(_arabic_years(ln))
+            and not _DATE_LINE_RE.match(arabic_years(ln))
             and not ln.startswith(("——", "（上接", "(上接"))
             and not _DOC_NUMBER_RE.search(ln)
             and not _LOCAL_BYLINE_RE.match(ln)
@@ -578,7 +568,7 @@ def _title(
         if (
             4 <= len(ln) <= 40
             and not _SENTENCE_PUNCT_RE.search(ln)
-            and not _DATE_LINE_RE.match(_arabic_years(ln))
+            and not _DATE_LINE_RE.match(arabic_years(ln))
         ):
             return ln, "text"
     return re.sub(r"[-_]+", " ", Path(file_name).stem).strip() or file_name, "file name"
@@ -602,7 +592,7 @@ def infer_info(file_name: str, text: str) -> DocumentInfo:
         year, delivered, sources["year"] = r.date_line.year, r.date_line.isoformat(), "text"
     elif (y := _congress_year(r)) is not None:
         year, sources["year"] = y, "text"
-    elif title_line and (m := re.search(r"(?<!\d)(\d{4})(?:年|\s*政府工作报告)", _arabic_years(title_line))):
+    elif title_line and (m := re.search(r"(?<!\d)(\d{4})(?:年|\s*政府工作报告)", arabic_years(title_line))):
         year, sources["year"] = int(m.group(1)), "title line"
     elif (y := _file_name_year(file_name)) is not None:
         year, sources["year"] = y, "file name"
@@ -615,7 +605,7 @@ def infer_info(file_name: str, text: str) -> DocumentInfo:
     looks_back: list[int] = []
     plans_for: list[int] = []
     if kind.value == "五年规划纲要":
-        named = _arabic_years(title_line or r.head[:500])
+        named = arabic_years(title_line or r.head[:500])
         periods = [p for _m, p in plans_named(named)]
         plan = {y for p in periods for y in p}
         plan |= {int(m.group(1)) for m in re.finditer(r"(\d{4})年远景目标", named)}

@@ -9,6 +9,7 @@ from functools import cached_property
 from qa.index.store import IndexStore
 from qa.text.lexicon import Lexicon, genre_lexicon
 from qa.text.normalize import normalize_for_matching
+from qa.text.periods import arabic_years
 from qa.text.sentences import MATCHING_ENDS, split_sentences
 from qa.types import DocumentInfo
 
@@ -48,10 +49,11 @@ class CorpusView:
         return frozenset(years)
 
     def norm_text(self, row: int) -> str:
-        """A passage's text in matching form."""
+        """A passage's text in matching form, years written in Chinese numerals as digits (一九五七年 ->
+        1957年) so that they meet the question's years."""
         v = self._norm.get(row)
         if v is None:
-            v = self._norm[row] = normalize_for_matching(self.store.passages[row].text)
+            v = self._norm[row] = arabic_years(normalize_for_matching(self.store.passages[row].text))
         return v
 
     def sentences(self, row: int) -> list[str]:

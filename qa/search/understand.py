@@ -94,18 +94,44 @@ def has_content(text: str) -> bool:
 
 def extract_years(text: str) -> list[int]:
     """Years and periods named in normalised text: 2023年, 二〇二三年, 十四五, 2021-2025年."""
-    years: set[int] = set()
-    for m in _CN_YEAR_RE.finditer(text):
-        years.add(int("".join(_CN_DIGITS[c] for c in m.group(1))))
+    return sorted({y for group in year_groups(text) for y in group})
+
+
+def year_groups(text: str) -> list[list[int]]:
+    """The years named, grouped as named: one year (2023年), or a period (2021-2025年, 六五, 十四五)."""
+    groups: list[list[int]] = []
+    spans: list[tuple[int, int]] = []
     for m in _RANGE_RE.finditer(text):
         a, b = int(m.group(1)), int(m.group(2))
         if a <= b <= a + 15:
-            years.update(range(a, b + 1))
+            groups.append(list(range(a, b + 1)))
+            spans.append(m.span())
+
+    def in_range(m: re.Match[str]) -> bool:
+        return any(a <= m.start() < b for a, b in spans)
+
+    for m in _CN_YEAR_RE.finditer(text):
+        groups.append([int("".join(_CN_DIGITS[c] for c in m.group(1)))])
     for m in _YEAR_RE.finditer(text):
-        years.add(int(m.group(1)))
+        if not in_range(m):  # the ends of 1965到1974年 belong to the period, not to years of their own
+            groups.append([int(m.group(1))])
     for _, plan_years in plans_named(text):
-        years.update(plan_years)
-    return sorted(y for y in years if 1949 <= y <= 2100)
+        groups.append(plan_years)
+    return [g for g in ([y for y in g if 1949 <= y <= 2100] for g in groups) if g]
+
+
+# A year a figure is compared with (比1977年增长, 较2010年翻一番, 与2019年相比) is not the year asked about.
+_BASE_YEAR_RE = re.compile(
+    r"(?:比|较|比上|同|与|和)\s*((?:19|20)\d\d)年(?!\d)(?![^，。？?]{0,6}?(?:和|与|、))"
+)
+_BASE_YEAR_AFTER_RE = re.compile(r"((?:19|20)\d\d)年(?:相比|比较|同期相比)")
+
+
+def base_years(text: str) -> set[int]:
+    """Years a question only compares with (比1977年增长了多少 asks about another year)."""
+    return {int(m.group(1)) for m in _BASE_YEAR_RE.finditer(text)} | {
+        int(m.group(1)) for m in _BASE_YEAR_AFTER_RE.finditer(text)
+    }
 
 
 def reports_named(text: str) -> tuple[list[int], str]:
@@ -257,6 +283,8 @@ def route(
         w, why = 0.0, ""
         any_back = any(y in info.looks_back for y in years)
         any_plan = any(y in info.plans_for for y in years)
+        # a question naming a whole period (六五期间, 2016-2020年) points squarely at a report reviewing all of it
+        reviews_period = len(years) > 1 and set(years) <= set(info.looks_back)
         for y in years:
             back = y in info.looks_back
             plan = y in info.plans_for
@@ -264,7 +292,10 @@ def route(
             span = max(len(info.plans_for), 1)
             if back:
                 score = 1.0 if want != "target" else 0.5
-                if len(info.looks_back) > 1 and span > 1:
+                # a report reviews its last year in detail; another year of a five-year review in passing
+                if info.year and y != info.year - 1 and len(info.looks_back) > 1 and not reviews_period:
+                    score *= 0.7
+                if len(info.looks_back) > 1 and span > 1 and not reviews_period:
                     score *= 0.5
                 if score > w:
                     w, why = score, "回顾"
@@ -286,10 +317,13 @@ def route(
 
 
 def search_terms(normalized: str, years: Collection[int], lexicon: Lexicon) -> list[str]:
-    """Query terms for lexical matching, without words that only designate the document or year."""
+    """Query terms for lexical matching, without words that only designate the document or year and
+    without function words."""
     toks = list(dict.fromkeys(tokenize(normalized, normalized=True)))
     ys = {str(y) for y in years}
-    kept = [t for t in toks if t not in lexicon.designators and t not in ys]
+    kept = [
+        t for t in toks if t not in lexicon.designators and t not in lexicon.function_words and t not in ys
+    ]
     return kept or toks
 
 
@@ -324,14 +358,23 @@ def understand(
         notes.append(relative_note)
     kinds = extract_kinds(norm)
     want = intent(norm)
-    routes = route(years, kinds, want, catalog, reports)
+    base = base_years(asked)
+    route_years = [y for y in years if y not in base] or years
+    routes = route(route_years, kinds, want, catalog, reports)
     ci = catalog_index(catalog)
+
     # a year is covered when a document looks back on or plans for it, or the text states figures for it
-    uncovered = [
-        y
-        for y in sorted({*years, *reports})
-        if y not in ci.covered and y not in ci.delivered and y not in known_years
+    # a period counts as covered when any of its years is (a question about 1965-1974 or the third five-year
+    # plan is answered from what the reports say of the years they cover)
+    def is_covered(y: int) -> bool:
+        return y in ci.covered or y in ci.delivered or y in known_years
+
+    asked_groups = [g for g in year_groups(asked) if set(g) <= set(years) and not set(g) <= base] or [
+        [y] for y in route_years
     ]
+    uncovered = sorted(
+        {y for g in [*asked_groups, *([r] for r in reports)] if not any(is_covered(y) for y in g) for y in g}
+    )
     others = lexicon.other_places(norm)
     query = Query(
         text=text,

@@ -44,6 +44,7 @@ class Lexicon:
 
     synonyms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     designators: frozenset[str] = frozenset()
+    function_words: frozenset[str] = frozenset()  # question words that are no search terms (要, 到, 提出)
     # province -> its cities (Chinese places), and names of other countries
     provinces: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     nation: frozenset[str] = frozenset()
@@ -60,7 +61,7 @@ class Lexicon:
 
     def extended(self, data: Mapping[str, Any], source: str = "lexicon") -> Lexicon:
         """This lexicon with a corpus file's additions merged in (synonyms per term, lists added)."""
-        known = {"synonyms", "designators", "provinces", "nation", "foreign", "places"}
+        known = {"synonyms", "designators", "function_words", "provinces", "nation", "foreign", "places"}
         unknown = set(data) - known
         if unknown:
             raise QAError(
@@ -79,6 +80,7 @@ class Lexicon:
             self,
             synonyms=syn,
             designators=self.designators | _words(data, "designators", source),
+            function_words=self.function_words | _words(data, "function_words", source),
             provinces=provinces,
             nation=self.nation | _words(data, "nation", source, key="names"),
             foreign=self.foreign | _words(data, "foreign", source, key="names"),

@@ -50,6 +50,19 @@ NPC_NAMED_RE = re.compile(
 )
 
 
+_CN_YEAR_RE = re.compile(r"([〇零○Ｏ一二三四五六七八九]{4})(?=\s*年)")
+
+
+def arabic_years(text: str) -> str:
+    """一九五八年 / 二〇三五年 -> 1958年 / 2035年 (only plausible years; other numerals are left alone)."""
+
+    def conv(m: re.Match[str]) -> str:
+        y = int("".join(str(CN_DIGITS[c]) for c in m.group(1)))
+        return str(y) if 1800 <= y <= 2200 else m.group(1)
+
+    return _CN_YEAR_RE.sub(conv, text)
+
+
 def cn_number(s: str) -> int | None:
     """一 -> 1, 十 -> 10, 十二 -> 12, 二十三 -> 23, '14' -> 14 (ordinals, months, days)."""
     if s.isdigit():
