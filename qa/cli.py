@@ -403,6 +403,13 @@ def fit_reranker_cmd(
     set_names: SetOpt = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds")] = 5,
     l2: Annotated[float, typer.Option(help="L2 regularisation")] = 1.0,
+    max_wrong_abstain: Annotated[
+        float,
+        typer.Option(
+            help="Refusal threshold: the share of answerable questions (held-out folds) it may refuse; "
+            "0.01 keeps refusals of answerable questions on other corpora near 2-3%"
+        ),
+    ] = 0.01,
     out: Annotated[Path, typer.Option("--out", help="Weights file to write")] = Path("reranker.json"),
     config: ConfigOpt = None,
 ) -> None:
@@ -432,7 +439,7 @@ def fit_reranker_cmd(
                     cb(f"{gs.name}: {gs.documents}", n / len(chosen))
                     data += collect(open_for_set(gs, s, Path("eval/runs")), gs.questions)
             names = [gs.name for gs in chosen]
-        rr, report = fit_collected(data, folds=folds, l2=l2)
+        rr, report = fit_collected(data, folds=folds, l2=l2, max_wrong_abstain=max_wrong_abstain)
         save_fitted(rr, out, names, f"qa fit-reranker --out {out} (fitted on {', '.join(names)})")
     except QAError as exc:
         _fail(exc)

@@ -132,7 +132,7 @@ def fit_reranker(
     gold: Sequence[GoldQuestion],
     folds: int = 5,
     l2: float = 1.0,
-    max_wrong_abstain: float = 0.03,
+    max_wrong_abstain: float = 0.01,
 ) -> tuple[FeatureReranker, dict[str, Any]]:
     """Fit weights with k-fold cross-validation by question; returns the reranker and a report."""
     _minimize()  # a missing scipy is said before collecting candidates, not after
@@ -140,7 +140,7 @@ def fit_reranker(
 
 
 def fit_collected(
-    data: Sequence[QuestionData], folds: int = 5, l2: float = 1.0, max_wrong_abstain: float = 0.03
+    data: Sequence[QuestionData], folds: int = 5, l2: float = 1.0, max_wrong_abstain: float = 0.01
 ) -> tuple[FeatureReranker, dict[str, Any]]:
     """fit_reranker on candidates already collected (of one gold set or of several, ids distinct)."""
     if not data:

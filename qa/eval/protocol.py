@@ -45,7 +45,7 @@ def fit_per_corpus(
     work: Path,
     folds: int = 5,
     l2: float = 1.0,
-    max_wrong_abstain: float = 0.03,
+    max_wrong_abstain: float = 0.01,
 ) -> dict[str, Path]:
     """Weights fitted on each corpus's sets alone (work/weights/fit-<corpus>.json); also on all sets together."""
     by_corpus: dict[str, list[GoldSet]] = {}
