@@ -96,8 +96,8 @@ def zip_entry_count(data: bytes) -> int | None:
 def check_zip(name: str, data: bytes, limits: Limits) -> None:
     """DocumentError when a zip-based file has too many parts or unpacks to too much, read from its directory.
 
-    Python's zipfile never returns more than an entry's declared size (a part that lies about it fails its
-    CRC check), so the declared sizes bound what reading the file can unpack.
+    Sizes are read from the directory; then every part is unpacked in 64 kB pieces (never more than its
+    declared size: a part that lies about it fails its CRC check here, before a reader inflates it whole).
     """
     import io
     import zipfile
@@ -109,8 +109,8 @@ def check_zip(name: str, data: bytes, limits: Limits) -> None:
             f"has {entries:,} parts inside (limit max_zip_entries {limits.zip_entries:,}); it is not a normal document",
         )
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = zf.infolist()
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise DocumentError(name, f"is not a readable .docx file ({type(exc).__name__})") from exc
     if limits.zip_entries and len(infos) > limits.zip_entries:
@@ -125,6 +125,16 @@ def check_zip(name: str, data: bytes, limits: Limits) -> None:
             f"unpacks to {expanded / 2**20:,.0f} MB (limit max_zip_expanded_mb "
             f"{limits.zip_expanded_bytes // 2**20} MB); it is refused as a possible zip bomb",
         )
+    # A part larger than its declared size would still be inflated whole, in memory, by a reader that asks
+    # for all of it (python-docx does) before the CRC check fails: unpack each part in small pieces first.
+    try:
+        with zf:
+            for info in infos:
+                with zf.open(info) as part:
+                    while part.read(1 << 16):
+                        pass
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise DocumentError(name, f"is not a readable .docx file ({type(exc).__name__}: {exc})") from exc
 
 
 @dataclass
