@@ -265,13 +265,14 @@ def inside(path: str | Path, folder: Path) -> bool:
 
 
 def _file_refs(value: Any) -> Iterable[Any]:
-    """Every value a Gradio event payload gives as a file: dicts with a `path` (FileData) or a `url`."""
+    """The `path` of every file a Gradio event payload names (a FileData, or any dict with a path).
+
+    An input's `url` is only the page's link to the file; Gradio reads inputs from `path`.
+    """
     if isinstance(value, dict):
         meta = value.get("meta")
         if "path" in value or (isinstance(meta, dict) and meta.get("_type") == "gradio.FileData"):
-            yield value.get("path")
-            if value.get("url"):
-                yield value.get("url")
+            yield value.get("path") or "<no path>"
         for v in value.values():
             yield from _file_refs(v)
     elif isinstance(value, list):
