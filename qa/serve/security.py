@@ -78,7 +78,8 @@ CSP = "; ".join(
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    # same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on our own form posts
+    (b"referrer-policy", b"same-origin"),
     (b"content-security-policy", CSP.encode()),
 ]
 
