@@ -758,3 +758,39 @@ def test_a_zip_part_that_lies_about_its_size_unpacks_no_more_than_it_says(tmp_pa
         load_file(liar)
     assert "docx" in str(exc.value)
     assert psutil.Process().memory_info().rss - peak_before < 40 * 2**20
+
+
+@pytest.mark.unit
+def test_the_chat_upload_folder_is_swept(tmp_path: Path) -> None:
+    """Files no event used go after 10 minutes, Gradio's empty leftovers after one; folders of dead servers
+    go at the next start; a file the handler has read is removed with its folder."""
+    from qa.serve.security import remove_stale_upload_folders, remove_uploaded, sweep_upload_folder
+
+    folder = tmp_path / "qa-chat-uploads-1"
+    (folder / "abc").mkdir(parents=True)
+    old, fresh, empty, spool = (
+        folder / "abc" / "old.txt",
+        folder / "fresh.txt",
+        folder / "tmpempty",
+        folder / "tmpnew",
+    )
+    for p in (old, fresh):
+        p.write_text("x")
+    empty.write_bytes(b"")
+    spool.write_bytes(b"")
+    hour_ago = time.time() - 3600
+    os.utime(old, (hour_ago, hour_ago))
+    os.utime(folder / "abc", (hour_ago, hour_ago))
+    os.utime(empty, (time.time() - 120,) * 2)
+    assert sweep_upload_folder(folder) == 2
+    assert not old.exists() and not empty.exists() and fresh.exists() and spool.exists()
+    (folder / "h").mkdir()
+    (folder / "h" / "doc.txt").write_text("y")
+    remove_uploaded(folder, [folder / "h" / "doc.txt"])
+    assert not (folder / "h").exists()
+    dead = tmp_path / "qa-chat-uploads-999999999"
+    dead.mkdir()
+    mine = tmp_path / f"qa-chat-uploads-{os.getpid()}"
+    mine.mkdir()
+    remove_stale_upload_folders(tmp_path, "qa-chat-uploads-")
+    assert not dead.exists() and mine.exists()

@@ -226,16 +226,25 @@ def upload_folder_bytes(folder: Path) -> int:
     return total
 
 
+EMPTY_SPOOL_SECONDS = 60  # gr.File's preprocessing leaves an empty tmp* file per file (a Gradio leak)
+
+
 def sweep_upload_folder(folder: Path, older_than: float = STALE_UPLOAD_SECONDS) -> int:
-    """Remove files (and emptied folders) older than `older_than` seconds from the chat's upload folder."""
+    """Remove files (and emptied folders) older than `older_than` seconds from the chat's upload folder,
+    and the empty files Gradio leaves behind after a minute (an upload in progress is never that old and empty)."""
     removed = 0
     if not folder.is_dir():
         return 0
-    cutoff = time.time() - older_than
+    now = time.time()
+    cutoff = now - older_than
     for p in sorted(folder.rglob("*"), key=lambda x: -len(x.parts)):
         with contextlib.suppress(OSError):
             if p.is_symlink() or p.is_file():
-                if p.lstat().st_mtime < cutoff:
+                st = p.lstat()
+                empty_leak = (
+                    st.st_size == 0 and p.parent == folder and st.st_mtime < now - EMPTY_SPOOL_SECONDS
+                )
+                if st.st_mtime < cutoff or empty_leak:
                     p.unlink()
                     removed += 1
             elif p.is_dir() and not any(p.iterdir()) and p.stat().st_mtime < cutoff:
