@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,18 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     max_upload_mb: int = 20
+    # security and limits (issue 16; docs/web.md "Who may change the corpus"). Each limit is checked before
+    # the work it bounds is done, and a request over it gets one sentence saying which limit and what to do.
+    admin_token: str = field(default="", repr=False)  # "" = none; else upload/delete/reindex need it (Bearer)
+    uploads: str = "auto"  # auto (on when bound to loopback or a token is set) | on | off
+    allowed_hosts: str = ""  # more Host names to answer to, comma-separated (a reverse proxy's name)
+    max_request_kb: int = 256  # body of any request but an upload (questions, chat events)
+    max_zip_entries: int = 1000  # parts in a zip-based file (.docx)
+    max_zip_expanded_mb: int = 64  # a zip-based file's parts once unpacked, all together
+    max_pdf_pages: int = 2000
+    max_text_chars: int = 5_000_000  # characters of text extracted from one file
+    rate_limit_per_minute: int = 120  # questions, uploads and sign-ins per client address; 0 = no limit
+    upload_temp_mb: int = 200  # files the chat has received but not yet indexed, all together
 
     def resolved_cache_dir(self) -> Path:
         """Where converted models and the embedding cache live."""

@@ -200,3 +200,69 @@ def test_upload_refusals(client: httpx.Client, corpus: tuple[Path, Path]) -> Non
     (name,) = trav.json()["added"]
     assert (docs / name).resolve().parent == docs.resolve()
     assert set(docs.parent.iterdir()) == before, "nothing may be written next to the documents folder"
+
+
+# ---- issue 16, item 9: the odds and ends --------------------------------------------------------------
+
+
+def test_strict_types_and_short_echoes(client: httpx.Client) -> None:
+    """k="5" and k=true are refused; a JSON syntax error is described as such (not as a "参数" named by a
+    byte offset); a 1 MB document name in a filter is refused without being echoed back."""
+    for k in ("5", True, 5.5):
+        r = client.post("/api/ask", json={"question": "2023年郑州GDP是多少？", "k": k})
+        assert r.status_code == 422 and "k" in r.json()["error"], (k, r.text)
+    r = client.post("/api/ask", json={"question": "GDP", "filters": {"year": ["2023"]}})
+    assert r.status_code == 422
+    r = client.post(
+        "/api/ask", content=b'{"question": "GDP", }', headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422 and "JSON" in r.json()["error"] and "参数" not in r.json()["error"], r.text
+    megabyte = "报告" * 500_000  # as in the attack: now over the body limit, refused before it is parsed
+    r = client.post("/api/ask", json={"question": "GDP", "filters": {"doc": [megabyte]}})
+    assert r.status_code == 413 and len(r.text) < 500, r.text[:300]
+    huge = "报告" * 15_000  # within the body limit: refused by the name's own limit, not echoed
+    r = client.post("/api/ask", json={"question": "GDP", "filters": {"doc": [huge]}})
+    assert r.status_code == 422 and len(r.text) < 500, r.text[:300]
+    r = client.post("/api/ask", json={"question": "GDP", "filters": {huge[:20000]: 1}})
+    assert r.status_code == 422 and len(r.text) < 500, r.text[:300]
+
+
+def test_two_files_in_one_request_and_a_name_without_a_stem(
+    client: httpx.Client, corpus: tuple[Path, Path]
+) -> None:
+    """Two files in one multipart request are refused (not: the last one kept silently); "...txt" gets a
+    sentence saying the name is missing, not that the type is."""
+    docs, _ = corpus
+    before = set(docs.iterdir())
+    files = [
+        ("file", ("a.txt", "第一份：紫藤湖观测站甲。\n".encode(), "text/plain")),
+        ("file", ("b.txt", "第二份：紫藤湖观测站乙。\n".encode(), "text/plain")),
+    ]
+    r = client.post("/api/documents", files=files)
+    assert r.status_code == 422 and "一次只能上传一个文件" in r.json()["error"], r.text
+    for name in ("...txt", ".md"):
+        r = client.post("/api/documents", files={"file": (name, "紫藤湖。\n".encode(), "text/plain")})
+        assert r.status_code == 422 and "没有名字" in r.json()["error"], r.text
+    assert set(docs.iterdir()) == before
+
+
+def test_unknown_routes_and_methods_under_api_answer_error_in_the_combined_app(
+    corpus: tuple[Path, Path],
+) -> None:
+    """With the chat mounted at "/", 404 and 405 under /api/ still answer {"error": ...} (they said {"detail"})."""
+    from fastapi.testclient import TestClient
+
+    from qa.serve.chat import create_app
+
+    docs, index = corpus
+    settings = load_settings(documents_dir=str(docs), index_dir=str(index))
+    r = Retriever.open(str(index), settings, documents_dir=str(docs))
+    with TestClient(create_app(r, settings), base_url="http://127.0.0.1:7860") as c:
+        nf = c.get("/api/no-such-thing")
+        assert nf.status_code == 404 and set(nf.json()) == {"error"}, nf.text
+        na = c.get("/api/ask")
+        assert na.status_code == 405 and set(na.json()) == {"error"} and na.headers["allow"] == "POST", (
+            na.text
+        )
+        assert c.put("/api/documents").status_code == 405
+        assert c.get("/").status_code == 200  # the chat itself is still there

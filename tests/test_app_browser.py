@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -27,6 +28,9 @@ REPO = Path(__file__).resolve().parent.parent
 DOCUMENTS = REPO / "documents"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
+    # no name resolves but this machine's: nothing a page asks for can leave it (IP literals are stopped by
+    # the route every context installs, see `new_context`)
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
@@ -59,7 +63,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 class AppProcess:
     """`python app.py` in a subprocess, with its output in a log file."""
 
-    def __init__(self, documents: Path, index: Path, log: Path) -> None:
+    def __init__(self, documents: Path, index: Path, log: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = log
@@ -79,7 +83,7 @@ class AppProcess:
             cwd=REPO,
             stdout=self._log_fh,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
 
     def wait_healthy(self, timeout: float = START_TIMEOUT) -> float:
@@ -137,27 +141,45 @@ def external_requests() -> list[str]:
     return []
 
 
+def off_machine(url: str) -> bool:
+    """True for a URL the browser would fetch from another machine."""
+    parts = urlparse(url)
+    return parts.scheme in ("http", "https", "ws", "wss", "ftp") and (parts.hostname or "") not in LOOPBACK
+
+
+def new_context(browser: Browser, external: list[str] | None = None, **kwargs: Any) -> Any:
+    """A browser context whose requests to other machines are recorded in `external` and never sent."""
+    ctx = browser.new_context(**kwargs)
+    seen = external if external is not None else []
+
+    def route(r: Any) -> None:
+        if off_machine(r.request.url):
+            seen.append(r.request.url)
+            r.abort()
+        else:
+            r.continue_()
+
+    ctx.route("**/*", route)
+    return ctx
+
+
 def open_page(browser: Browser, url: str, width: int = 1280, external: list[str] | None = None) -> Page:
     """A fresh browser context (its own session) with the chat loaded."""
     height = 900 if width > 600 else 844
-    ctx = browser.new_context(
-        viewport={"width": width, "height": height}, device_scale_factor=1 if width > 600 else 2
+    ctx = new_context(
+        browser,
+        external,
+        viewport={"width": width, "height": height},
+        device_scale_factor=1 if width > 600 else 2,
     )
     page = ctx.new_page()
-    if external is not None:
-        page.on(
-            "request",
-            lambda r: (
-                external.append(r.url)
-                if urlparse(r.url).scheme in ("http", "https", "ws", "wss")
-                and urlparse(r.url).hostname not in LOOPBACK
-                else None
-            ),
-        )
+    csp: list[str] = []
+    page.on("console", lambda m: csp.append(m.text) if "Content Security Policy" in m.text else None)
     page.goto(url, wait_until="load")
     page.wait_for_selector("#qa-question textarea", timeout=60_000)
     # The summary line is filled by the page-load event: once it is there, the page is ready.
     expect(page.locator("#qa-summary")).to_contain_text("个文档", timeout=60_000)
+    assert csp == [], f"the page broke its own Content-Security-Policy: {csp}"
     return page
 
 
@@ -345,3 +367,315 @@ def test_script_in_a_document_is_shown_as_text(app: AppProcess, browser: Browser
     assert "<script>window.__xss=3</script>" in user_msg and "<b>" in user_msg, user_msg
     assert page.evaluate("typeof window.__xss") == "undefined"
     page.context.close()
+
+
+# ---- issue 16: attacks through the browser ------------------------------------------------------------
+
+OUTSIDE = "198.51.100.7"  # TEST-NET-2: documentation addresses; every request to it is stopped by the route
+
+
+def test_markdown_image_in_the_question_loads_nothing(
+    app: AppProcess, browser: Browser, external_requests: list[str]
+) -> None:
+    """Attack 8: `x\\n\\n![t](http://198.51.100.7/q.png)` as a question is shown as text in the user's bubble;
+    the page asks for nothing from another machine."""
+    page = open_page(browser, app.url, external=external_requests)
+    question = f"x\n\n![t](http://{OUTSIDE}/q.png)\n\n<img src=http://{OUTSIDE}/r.png>"
+    page.fill("#qa-question textarea", question)
+    before = page.locator("#qa-chat .qa-reply").count()
+    page.press("#qa-question textarea", "Enter")
+    page.wait_for_function(
+        "n => document.querySelectorAll('#qa-chat .qa-reply').length > n",
+        arg=before,
+        timeout=ANSWER_TIMEOUT_MS,
+    )
+    page.wait_for_timeout(500)
+    bubble = page.locator("#qa-chat .qa-user").last
+    assert f"![t](http://{OUTSIDE}/q.png)" in bubble.inner_text()
+    assert page.locator("#qa-chat img").count() == 0
+    assert external_requests == [], external_requests
+    page.context.close()
+
+
+EVIL_PAGE = """<!doctype html><html><head><meta charset=utf-8><title>cute cats</title></head><body><script>
+const fd = new FormData();
+fd.append("file", new Blob(["郑州GDP说明\\n\\n2023年郑州市地区生产总值总量是9.99万亿元。\\n"], {type: "text/plain"}),
+          "gdp-note.txt");
+fetch("TARGET/api/documents", {method: "POST", body: fd, mode: "no-cors"})
+  .then(() => { document.title = "sent"; }, () => { document.title = "failed"; });
+</script></body></html>"""
+
+
+def test_cross_origin_upload_from_another_site_is_refused(
+    app: AppProcess, workspace: tuple[Path, Path, Path], browser: Browser
+) -> None:
+    """Attack 4: a page on another origin (127.0.0.1, another port) uploads with a multipart
+    fetch(..., {mode: "no-cors"}); the server refuses it (Origin), so the GDP answer is unchanged."""
+    import http.server
+    import threading
+
+    docs, index, _ = workspace
+    before = sorted(p.name for p in docs.iterdir())
+    page_html = EVIL_PAGE.replace("TARGET", app.url.rstrip("/")).encode()
+
+    class Evil(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(page_html)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    evil = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Evil)
+    threading.Thread(target=evil.serve_forever, daemon=True).start()
+    try:
+        ctx = new_context(browser)
+        page = ctx.new_page()
+        page.goto(f"http://127.0.0.1:{evil.server_address[1]}/", wait_until="load")
+        page.wait_for_function("document.title !== 'cute cats'", timeout=30_000)
+        assert page.title() == "sent"  # a no-cors request goes out; its answer is opaque to the page
+        ctx.close()
+    finally:
+        evil.shutdown()
+    time.sleep(1)
+    assert sorted(p.name for p in docs.iterdir()) == before
+    assert not [e for e in _audit(index) if e["file"] == "gdp-note.txt"]
+    page = open_page(browser, app.url)
+    _, reply = ask(page, "2023年郑州GDP是多少？")
+    assert "9.99" not in reply.inner_text()  # type: ignore[attr-defined]
+    page.context.close()
+
+
+def _audit(index: Path) -> list[dict[str, Any]]:
+    import json
+
+    path = index / "audit.jsonl"
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+ADMIN_TOKEN = "browser-test-token-0123456789"
+
+
+def test_upload_controls_only_for_a_signed_in_admin(
+    app: AppProcess, tmp_path: Path, browser: Browser, workspace: tuple[Path, Path, Path]
+) -> None:
+    """With an admin token configured the chat hides the upload panel until the admin signs in (a form post
+    that sets an HttpOnly cookie); then an upload works and the audit log says who made it."""
+    docs, index, _ = workspace
+    copy_docs, copy_index = tmp_path / "documents", tmp_path / "index"
+    shutil.copytree(docs, copy_docs)
+    shutil.copytree(index, copy_index, symlinks=True)
+    admin = AppProcess(
+        copy_docs,
+        copy_index,
+        tmp_path / "admin.log",
+        env={"QA_ADMIN_TOKEN": ADMIN_TOKEN, "GRADIO_TEMP_DIR": str(tmp_path / "chat-uploads")},
+    )
+    try:
+        admin.wait_healthy()
+        page = open_page(browser, admin.url)
+        page.locator("#qa-docs-panel button.label-wrap").first.click()
+        expect(page.locator("#qa-admin")).to_contain_text("管理员登录")
+        assert not page.locator("#qa-upload").is_visible()
+        # the chat's upload folder refuses a visitor who has not signed in
+        anonymous = page.request.post(
+            admin.url + "gradio_api/upload",
+            multipart={"files": {"name": "a.txt", "mimeType": "text/plain", "buffer": b"x"}},
+        )
+        assert anonymous.status == 401
+        page.goto(admin.url + "admin/login")
+        page.fill("input[name=token]", "wrong-token-wrong-token")
+        page.click("button[type=submit] >> nth=0")
+        expect(page.locator("body")).to_contain_text("令牌不正确")
+        page.fill("input[name=token]", ADMIN_TOKEN)
+        page.click("button[type=submit] >> nth=0")
+        page.wait_for_url(admin.url)
+        page.wait_for_selector("#qa-question textarea", timeout=60_000)
+        expect(page.locator("#qa-summary")).to_contain_text("个文档", timeout=60_000)
+        doc = tmp_path / "admin-note.txt"
+        doc.write_text("管理员上传测试\n\n紫藤湖观测站的管理员编号是AD5120。\n", encoding="utf-8")
+        status = upload(page, doc)
+        assert "✓" in status, status
+        (entry,) = [e for e in _audit(copy_index) if e["file"] == "admin-note.txt"]
+        assert entry["actor"] == "admin (session)" and entry["via"] == "chat", entry
+        # the temporary copy is removed once indexed; what is left is the empty file gr.File's preprocessing
+        # creates for every file (a Gradio leak), which the sweep removes after a minute
+        leftovers = [p for p in (tmp_path / "chat-uploads").rglob("*") if p.is_file()]
+        assert all(p.stat().st_size == 0 for p in leftovers), leftovers
+        page.context.close()
+    finally:
+        admin.stop()
+
+
+# ---- property: nothing we render makes the browser fetch from another machine -------------------------
+
+FRAGMENTS = [
+    f"![a](http://{OUTSIDE}/a.png)",
+    f"![](//{OUTSIDE}/b.png)",
+    f"<img src=http://{OUTSIDE}/c.png>",
+    f'<img src="x" onerror="fetch(\'http://{OUTSIDE}/d\')">',
+    f"[link](http://{OUTSIDE}/e)",
+    f"<http://{OUTSIDE}/f.png>",
+    f"[r]: http://{OUTSIDE}/g.png",
+    "![r]",
+    f"<style>@import 'http://{OUTSIDE}/h.css';</style>",
+    f"<svg><image href='http://{OUTSIDE}/i.png'/></svg>",
+    f"<video poster=http://{OUTSIDE}/j.png></video>",
+    f"<link rel=stylesheet href=http://{OUTSIDE}/k.css>",
+    f'<div style="background:url(http://{OUTSIDE}/l.png)">x</div>',
+    f"<iframe src=http://{OUTSIDE}/m></iframe>",
+    f"<object data=http://{OUTSIDE}/n></object>",
+    f"$$\\href{{http://{OUTSIDE}/o}}{{x}}$$",
+    f"&#33;[t](http://{OUTSIDE}/p.png)",
+    f"|a|b|\n|-|-|\n|![x](http://{OUTSIDE}/q.png)|c|",
+    f"```\n![code](http://{OUTSIDE}/r.png)\n```",
+    f"    ![indented](http://{OUTSIDE}/s.png)",
+    f"<details open><summary>s</summary><img src=http://{OUTSIDE}/t.png></details>",
+    f"http://{OUTSIDE}/u.png",
+    # after a blank line Markdown starts again: the attack of item 8 and its relatives
+    f"x\n\n![t](http://{OUTSIDE}/q.png)",
+    f"\n\n<img src=http://{OUTSIDE}/v.png>",
+    f"\n\n[r]: http://{OUTSIDE}/w.png\n\n![r]",
+    "\n\n",
+    "\n",
+    "[1]",
+    "郑州市地区生产总值",
+    "**粗体**",
+    "`code`",
+    "<",
+    ">",
+    "&",
+    '"',
+    "'",
+    " ",
+]
+
+
+def _texts() -> Any:
+    from hypothesis import strategies as st
+
+    return st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=8)), min_size=1, max_size=8).map(
+        "".join
+    )
+
+
+class _Context:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _rendered(
+    question: str, answer_text: str, passage: str, title: str, doc: str, note: str
+) -> list[dict[str, str]]:
+    """A user bubble and a reply with two cards, made by the chat's own renderers from the given texts."""
+    from qa.search.retriever import SourceContext
+    from qa.serve.chat import render_answer, user_html
+    from qa.types import Answer, Hit, Passage, Query, SourceSpan
+
+    passages = [
+        Passage(
+            f"p{i}",
+            doc or "x.txt",
+            title,
+            2023,
+            [note, title],
+            passage,
+            passage,
+            SourceSpan(1, 2, 0, len(passage)),
+        )
+        for i in range(2)
+    ]
+    hits = [
+        Hit(p, 0.5, i + 1, highlight=passage[: max(1, len(passage) // 2)]) for i, p in enumerate(passages)
+    ]
+    query = Query(question, question, notes=[note], filters={"doc": [doc]})
+
+    class FakeRetriever:
+        def context(self, pid: str) -> SourceContext:
+            return SourceContext(doc, title, 1, 3, f"{note}\n{passage}\n{title}", 2, 2)
+
+    answer = Answer(question, query, answer_text, hits, abstained=False)
+    return [
+        {"role": "user", "content": user_html(question)},
+        {"role": "assistant", "content": render_answer(FakeRetriever(), answer)},  # type: ignore[arg-type]
+    ]
+
+
+@pytest.fixture(scope="module")
+def render_page() -> Iterator[str]:
+    """A page with the chat's own Chatbot component, showing whatever messages it is sent (in-process)."""
+    import json
+
+    import gradio as gr
+
+    from qa.serve.chat import chatbot
+
+    with gr.Blocks() as demo:
+        box = gr.Textbox(elem_id="payload", max_length=None)
+        go = gr.Button("show", elem_id="show")
+        chat = chatbot()
+        go.click(lambda p: json.loads(p), box, chat)
+    port = free_port()
+    demo.launch(
+        server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False
+    )
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def test_property_no_rendered_text_fetches_from_another_machine(render_page: str, browser: Browser) -> None:
+    """Hypothesis writes questions, answer lines, passages, titles, file names and notes out of Markdown and
+    HTML that would load something (images, styles, frames, autolinks, reference links, math); whatever the
+    mix, the chat shows it without the browser asking another machine for anything, and no element points
+    off the machine."""
+    import json
+
+    from hypothesis import HealthCheck, given, settings
+
+    external: list[str] = []
+    ctx = new_context(browser, external)
+    page = ctx.new_page()
+    page.goto(render_page, wait_until="load")
+    page.wait_for_selector("#payload textarea", timeout=60_000)
+    count = [0]
+
+    @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(
+        question=_texts(), answer_text=_texts(), passage=_texts(), title=_texts(), doc=_texts(), note=_texts()
+    )
+    def check(question: str, answer_text: str, passage: str, title: str, doc: str, note: str) -> None:
+        count[0] += 1
+        tag = f"例{count[0]}号"
+        messages = _rendered(f"{tag}{question}", answer_text, passage, title, doc, note)
+        page.fill("#payload textarea", json.dumps(messages))
+        page.click("#show")
+        page.wait_for_function(
+            "tag => document.querySelector('#qa-chat') && document.querySelector('#qa-chat').innerText.includes(tag)",
+            arg=tag,
+            timeout=30_000,
+        )
+        page.wait_for_timeout(250)
+        pointing = page.evaluate(
+            """() => {
+              const out = [];
+              for (const el of document.querySelectorAll('#qa-chat *')) {
+                for (const a of ['src', 'href', 'srcset', 'poster', 'data', 'action', 'formaction', 'background']) {
+                  const v = el.getAttribute(a);
+                  if (v && /^(https?:)?\\/\\//i.test(v.trim())) out.push(el.tagName + ' ' + a + '=' + v);
+                }
+                const st = el.getAttribute('style') || '';
+                if (/url\\(/i.test(st)) out.push(el.tagName + ' style=' + st);
+              }
+              return out;
+            }"""
+        )
+        assert pointing == [], pointing
+        assert external == [], external
+
+    check()
+    ctx.close()
+    print(f"\n[browser] rendering property: {count[0]} examples, no request left the machine")

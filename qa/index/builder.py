@@ -8,8 +8,9 @@ same holds for a changed corpus lexicon (documents/lexicon.toml).
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -130,9 +131,16 @@ def update_index(
     encoder: Any | None = None,
     progress: Progress | None = None,
     on_error: Callable[[DocumentError], None] | None = None,
+    staged: Sequence[Path] = (),
 ) -> UpdateReport:
-    """Bring the index in line with the documents folder, embedding only what changed."""
+    """Bring the index in line with the documents folder, embedding only what changed.
+
+    `staged`: files outside the folder (an upload's staging copy) indexed as if they were in it under their
+    own names; each one the new version took in is moved into the folder once that version is live, and
+    one that could not be read stays where it is (its error is in the report).
+    """
     from qa.ingest.catalog import read_catalog
+    from qa.ingest.loaders import Limits, use_limits
     from qa.ingest.metadata import METADATA_VERSION
     from qa.ingest.pipeline import document_files, process_document
     from qa.text.lexicon import corpus_lexicon_data
@@ -145,7 +153,7 @@ def update_index(
     lazy = LazyEncoder(settings, encoder)
     spec = IndexSpec.from_settings(settings)
 
-    with writer_lock(index_dir):
+    with writer_lock(index_dir), use_limits(Limits.from_settings(settings)):
         previous: IndexStore | None = None
         try:
             previous = IndexStore.open(index_dir)
@@ -170,6 +178,8 @@ def update_index(
         cat = read_catalog(documents_dir)
         lexicon = corpus_lexicon_data(documents_dir)
         files = document_files(documents_dir, cat.skip)
+        staged_names = {Path(p).name for p in staged}
+        files = sorted([f for f in files if f.name not in staged_names] + [Path(p) for p in staged])
         catalog = cat.infos
         inputs: list[BuildInput] = []
         to_process: list[Path] = []
@@ -232,6 +242,7 @@ def update_index(
             report.passages_total = previous.manifest.passages
             report.seconds = time.perf_counter() - t_start
             report.timings = timings
+            _commit_staged(staged, documents_dir, report)
             return report
 
         new_texts = [p.embed_text for d in inputs if d.vectors is None for p in d.passages]
@@ -288,6 +299,16 @@ def update_index(
         timings["write"] = time.perf_counter() - t
         report.written = True
         report.passages_total = int(vectors.shape[0])
+        _commit_staged(staged, documents_dir, report)
         report.seconds = time.perf_counter() - t_start
         report.timings = timings
         return report
+
+
+def _commit_staged(staged: Sequence[Path], documents_dir: Path, report: UpdateReport) -> None:
+    """Move the staged files the live version holds into the documents folder (under the writer lock)."""
+    failed = {e.split(":", 1)[0] for e in report.errors}
+    for p in staged:
+        p = Path(p)
+        if p.name not in failed and p.exists():
+            os.replace(p, documents_dir / p.name)

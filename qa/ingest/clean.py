@@ -414,6 +414,9 @@ def _clean_block(text: str) -> CleanText:
         c, o = _normalize_segment(line, base)
         normed.append((c, o, line, base))
     counts = Counter("".join(c) for c, _, _, _ in normed if c)
+    if counts and min(counts.values()) >= 3:
+        # every line repeats (one short block pasted three times): there is no body for it to be a header of
+        counts.clear()
     watermark_words: set[str] = set()
     dropped: dict[int, str] = {}
     footer = licence_footer_start(["".join(c) for c, _, _, _ in normed])

@@ -5,6 +5,9 @@ understand -> first stage (dense ∪ lexical, fused, with features) -> rerank ->
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -13,12 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from qa.config import Settings, load_settings
-from qa.errors import QAError
+from qa.errors import IndexProblem, QAError
 from qa.hashing import sha256_bytes
 from qa.index.builder import UpdateReport, update_index
 from qa.index.store import IndexStore
 from qa.index.writer import Progress
-from qa.ingest.uploads import UploadRefused, check_upload, save_upload
+from qa.ingest.catalog import read_catalog
+from qa.ingest.uploads import (
+    UploadRefused,
+    append_audit,
+    check_upload,
+    corpus_changes,
+    free_name,
+    stage_file,
+    staging,
+)
 from qa.search.abstain import should_abstain
 from qa.search.answer import abstain_text, answer_line
 from qa.search.candidates import QueryEncoder, first_stage
@@ -29,6 +41,18 @@ from qa.search.understand import understand
 from qa.types import Answer, DocumentInfo, Hit, Query
 
 NO_RERANKER = ("", "none", "off")
+
+log = logging.getLogger("qa.retriever")
+
+
+def _unwritable(index_dir: Path, documents_dir: Path, exc: OSError) -> IndexProblem:
+    """The one sentence for a change that could not be written (read-only or full folder, permissions)."""
+    where = exc.filename or index_dir
+    why = exc.strerror or str(exc)
+    return IndexProblem(
+        f"The corpus cannot be changed because {where} cannot be written ({why}); the index in use "
+        f"still answers, so make {index_dir} and {documents_dir} writable and try again."
+    )
 
 
 @dataclass
@@ -106,22 +130,85 @@ class Retriever:
         """A retriever over an index version already in memory (a benchmark's synthetic corpus, say)."""
         return cls(store.path.parent, settings, None, encoder, store=store)
 
-    def update(self, progress: Progress | None = None) -> UpdateReport:
-        """Re-sync the index with the documents folder; readers keep the old index until the swap."""
-        with self._write_lock:
-            return self._update_locked(progress)
+    def update(
+        self,
+        progress: Progress | None = None,
+        *,
+        remove: Sequence[str] = (),
+        actor: str = "library",
+        via: str = "update",
+        client: str = "",
+    ) -> UpdateReport:
+        """Re-sync the index with the documents folder; readers keep the old index until the swap.
 
-    def _update_locked(self, progress: Progress | None) -> UpdateReport:
+        `remove`: documents to take out of the folder and the index first (a delete). Every change is
+        recorded in the index folder's audit log with `actor`, `via` and `client`. A folder that cannot
+        be written raises IndexProblem with one sentence; the index in use stays as it was.
+        """
+        with self._write_lock:
+            before = self._doc_hashes()
+            moved: list[tuple[Path, Path]] = []
+            for name in remove:
+                if name not in before or Path(name).name != name or not (self.documents_dir / name).is_file():
+                    raise QAError(f"没有名为 {name[:80]} 的文档；文件名见 GET /api/documents。")
+            try:
+                with staging(self.documents_dir) if remove else contextlib.nullcontext(None) as folder:
+                    try:
+                        for name in remove:
+                            assert folder is not None
+                            # out of the folder for the update; back in if the update fails
+                            os.replace(self.documents_dir / name, folder / name)
+                            moved.append((folder / name, self.documents_dir / name))
+                        report = self._update_locked(progress)
+                    except BaseException:
+                        for staged_copy, original in moved:
+                            os.replace(staged_copy, original)
+                        raise
+            except OSError as exc:
+                raise _unwritable(self.index_dir, self.documents_dir, exc) from exc
+            self._audit(before, actor=actor, via=via, client=client)
+            return report
+
+    def _update_locked(self, progress: Progress | None, staged: Sequence[Path] = ()) -> UpdateReport:
         """update() for a caller that already holds self._write_lock."""
         report = update_index(
-            self.documents_dir, self.index_dir, self.settings, encoder=self._encoder.loaded, progress=progress
+            self.documents_dir,
+            self.index_dir,
+            self.settings,
+            encoder=self._encoder.loaded,
+            progress=progress,
+            staged=staged,
         )
         if report.written:
             self._view = CorpusView(IndexStore.open(self.index_dir))
         return report
 
-    def add_upload(self, filename: str, data: bytes, progress: Progress | None = None) -> UpdateReport:
-        """Check, save into the documents folder and index one uploaded file (qa.ingest.uploads)."""
+    def _doc_hashes(self) -> dict[str, str]:
+        return {name: e.sha256 for name, e in self._view.store.manifest.documents.items()}
+
+    def _audit(self, before: dict[str, str], **who: str) -> None:
+        records = corpus_changes(before, self._doc_hashes(), **who, index_version=self._view.store.path.name)
+        try:
+            append_audit(self.index_dir, records)
+        except OSError as exc:  # the change is made and live; say so loudly, but do not undo it
+            log.error("could not write the audit log in %s: %s; changes: %s", self.index_dir, exc, records)
+
+    def add_upload(
+        self,
+        filename: str,
+        data: bytes,
+        progress: Progress | None = None,
+        *,
+        actor: str = "library",
+        via: str = "upload",
+        client: str = "",
+    ) -> UpdateReport:
+        """Check, stage, index and only then commit one uploaded file into the documents folder.
+
+        The file is written into ``documents/.staging/…``, indexed from there, and moved into the
+        documents folder by the build that makes the new index version live; a file that cannot be
+        indexed never enters it. The change is recorded in the audit log (`actor`, `via`, `client`).
+        """
         report = UpdateReport()
         try:
             name = check_upload(filename, data, self.settings.max_upload_mb)
@@ -131,20 +218,24 @@ class Retriever:
         digest = sha256_bytes(data)
         # one upload at a time: the duplicate check, the choice of a free name and the indexing belong together
         with self._write_lock:
-            for entry_name, entry in self._view.store.manifest.documents.items():
-                if entry.sha256 == digest:
+            before = self._doc_hashes()
+            for entry_name, sha in before.items():
+                if sha == digest:
                     report.errors.append(f"{name}: 内容与已索引的 {entry_name} 相同，未重复添加。")
                     report.duplicates.append(name)
                     return report
-            target = save_upload(self.documents_dir, name, data)
+            skip = read_catalog(self.documents_dir).skip if self.documents_dir.is_dir() else set()
+            if name in skip:  # the catalog says to skip this name: it would never be indexed
+                name = f"{Path(name).stem}-upload{Path(name).suffix}"
+            name = free_name(self.documents_dir, name, taken=[*before, *skip])
             try:
-                result = self._update_locked(progress)
-            except BaseException:
-                target.unlink(missing_ok=True)  # never leave an unindexed upload behind
-                raise
-            if target.name in {e.split(":")[0] for e in result.errors}:
-                target.unlink(missing_ok=True)
-            return result
+                with staging(self.documents_dir) as folder:
+                    staged = stage_file(folder, name, data)
+                    report = self._update_locked(progress, staged=[staged])
+            except OSError as exc:
+                raise _unwritable(self.index_dir, self.documents_dir, exc) from exc
+            self._audit(before, actor=actor, via=via, client=client)
+            return report
 
     # ---- reading ----------------------------------------------------------------------
     @property

@@ -15,17 +15,20 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, File, Request, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import Settings, load_settings
-from qa.errors import QAError
-from qa.ingest.uploads import UploadRefused, check_name, check_size
+from qa.errors import IndexProblem, QAError
+from qa.ingest.uploads import UploadRefused, check_name, check_size, clean_stale_staging, corpus_changes
+from qa.serve.security import SESSION_COOKIE, SESSION_SECONDS, Access, Guard, is_loopback
 
 if TYPE_CHECKING:
     from qa.search.retriever import Retriever
@@ -46,11 +49,15 @@ def clean_text(value: str) -> str:
     return _CONTROL.sub("", value)
 
 
+DocName = Annotated[str, StringConstraints(max_length=255)]
+
+
 class Filters(BaseModel):
     """Explicit restrictions: documents by file name, years the documents cover."""
 
-    model_config = ConfigDict(extra="forbid")
-    doc: list[str] | None = Field(default=None, max_length=100, description="document file names")
+    # strict: "5" is not a year and true is not a number (JSON types are taken as they are)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    doc: list[DocName] | None = Field(default=None, max_length=100, description="document file names")
     year: list[int] | None = Field(default=None, max_length=50, description="years, e.g. [2023]")
 
     def to_dict(self) -> dict[str, Any] | None:
@@ -66,7 +73,7 @@ class Filters(BaseModel):
 class SearchRequest(BaseModel):
     """A question and how many passages to return."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     question: str = Field(..., max_length=MAX_QUESTION_CHARS, examples=["2023年郑州GDP是多少？"])
     k: int = Field(default=5, ge=1, le=50)
     filters: Filters | None = None
@@ -101,13 +108,23 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message, **extra})
 
 
+def _short(value: object, limit: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _validation_sentence(exc: RequestValidationError) -> str:
     errs = exc.errors()
     if not errs:
         return "请求格式不正确。"
     e = errs[0]
-    where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "请求体"
-    return f"请求参数 {where} 不正确：{e.get('msg', '')}。"
+    if e.get("type") == "json_invalid":
+        loc = [x for x in e.get("loc", ()) if x != "body"]
+        at = f"（第 {loc[0]} 个字符附近）" if loc and isinstance(loc[0], int) else ""
+        return f"请求体不是有效的 JSON{at}；请检查引号、逗号和括号。"
+    # neither a key nor a message may echo a huge input back: both are cut short
+    where = ".".join(_short(x) for x in e.get("loc", ()) if x != "body") or "请求体"
+    return f"请求参数 {where} 不正确：{_short(e.get('msg', ''), 200)}。"
 
 
 def _schema_name(schema: dict[str, Any]) -> str:
@@ -163,8 +180,25 @@ _DOCS_CSS = (
 )
 
 
-def create_api(retriever_provider: Callable[[], Retriever], settings: Settings | None = None) -> FastAPI:
-    """The FastAPI app; `retriever_provider()` returns the (already opened) Retriever."""
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def create_api(
+    retriever_provider: Callable[[], Retriever],
+    settings: Settings | None = None,
+    *,
+    access: Access | None = None,
+    upload_folder: Path | None = None,
+) -> FastAPI:
+    """The FastAPI app; `retriever_provider()` returns the (already opened) Retriever.
+
+    Writing (upload, delete, reindex) goes through `access` (from the settings when not given); every
+    request first passes `qa.serve.security.Guard` (host, origin, body size, rate, Gradio file checks on
+    `upload_folder`, the chat's temporary upload folder).
+    """
+    settings = settings or retriever_provider().settings
+    access = access or Access.from_settings(settings)
     api = FastAPI(
         title="郑州政府报告问答 API",
         description="Retrieval over Zhengzhou government reports with cited passages.",
@@ -173,13 +207,15 @@ def create_api(retriever_provider: Callable[[], Retriever], settings: Settings |
         docs_url=None,
         redoc_url=None,
     )
+    api.add_middleware(Guard, settings=settings, access=access, upload_folder=upload_folder)
+    api.state.access = access
 
     @api.get("/docs", include_in_schema=False)
     def docs_page() -> HTMLResponse:
         return HTMLResponse(docs_html(api.openapi()))
 
     def _settings() -> Settings:
-        return settings or retriever_provider().settings
+        return settings
 
     @api.exception_handler(QAError)
     async def _qa_error(_: Request, exc: QAError) -> JSONResponse:
@@ -199,6 +235,22 @@ def create_api(retriever_provider: Callable[[], Retriever], settings: Settings |
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(500, "服务器内部错误，请稍后重试；详情已记录在服务器日志中。")
+
+    def _writer(request: Request) -> str | JSONResponse:
+        """The caller's name for the audit log when it may write; else the refusal to send."""
+        refusal = access.refusal(request.headers)
+        if refusal is not None:
+            status, message = refusal
+            headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+            log.warning(
+                "write refused (%s) for %s %s from %s",
+                status,
+                request.method,
+                request.url.path,
+                _client(request),
+            )
+            return JSONResponse(status_code=status, content={"error": message}, headers=headers)
+        return access.who(request.headers) or "?"
 
     @api.get("/health")
     def health() -> dict[str, Any]:
@@ -241,25 +293,41 @@ def create_api(retriever_provider: Callable[[], Retriever], settings: Settings |
     @api.post(
         "/api/documents",
         responses={
+            401: {"description": "an admin token is configured and was not sent (Authorization: Bearer)"},
+            403: {"description": "uploads are off, or the request came from another site"},
             413: {"description": "file larger than max_upload_mb"},
             415: {"description": "file type not allowed"},
             409: {"description": "same content as a document already indexed"},
-            422: {"description": "file could not be read; nothing was added"},
+            422: {"description": "file could not be read (or more than one file); nothing was added"},
+            503: {"description": "the index or documents folder cannot be written"},
         },
     )
-    def upload(file: UploadFile = File(..., description="txt, md, pdf, docx, html")) -> JSONResponse:
-        """Add one document to the documents folder and index it incrementally."""
+    async def upload(
+        request: Request, file: UploadFile = File(..., description="txt, md, pdf, docx, html")
+    ) -> JSONResponse:
+        """Add one document: staged, indexed, and only then moved into the documents folder."""
+        who = _writer(request)
+        if isinstance(who, JSONResponse):
+            return who
+        form = await request.form()
+        if len(form.getlist("file")) > 1:
+            return _error(422, "一次只能上传一个文件；请把多个文件分开上传。")
         name = clean_text(file.filename or "")
         max_mb = _settings().max_upload_mb
         try:
             # name and type first, so a wrong type is refused (415) before the body is read into memory
-            safe = check_name(name)
+            check_name(name)
             # one byte past the limit, so an oversized body is refused without holding it all
-            data = file.file.read(max_mb * 1024 * 1024 + 1)
-            check_size(safe, len(data), max_mb)
+            data = await file.read(max_mb * 1024 * 1024 + 1)
+            check_size(check_name(name), len(data), max_mb)
         except UploadRefused as exc:
             return _error(exc.status, str(exc))
-        report = retriever_provider().add_upload(name, data)
+        try:
+            report = await run_in_threadpool(
+                retriever_provider().add_upload, name, data, actor=who, via="api", client=_client(request)
+            )
+        except IndexProblem as exc:
+            return _error(503, str(exc))
         body = {"report": _to_jsonable(report)}
         if report.added or report.updated:
             return JSONResponse(status_code=200, content={"added": report.added + report.updated, **body})
@@ -267,7 +335,164 @@ def create_api(retriever_provider: Callable[[], Retriever], settings: Settings |
         status = 409 if report.duplicates else 422
         return _error(status, message, **body)
 
+    @api.delete(
+        "/api/documents/{file}",
+        responses={401: {"description": "admin token needed"}, 404: {"description": "no such document"}},
+    )
+    def delete_document(file: str, request: Request) -> JSONResponse:
+        """Remove one document from the documents folder and the index (needs write access)."""
+        who = _writer(request)
+        if isinstance(who, JSONResponse):
+            return who
+        r = retriever_provider()
+        if file not in {d.info.file for d in r.documents()}:
+            return _error(404, f"没有名为 {_short(file, 80)} 的文档；文件名见 GET /api/documents。")
+        try:
+            report = r.update(remove=[file], actor=who, via="api", client=_client(request))
+        except IndexProblem as exc:
+            return _error(503, str(exc))
+        return JSONResponse({"removed": report.removed, "report": _to_jsonable(report)})
+
+    @api.post("/api/reindex", responses={401: {"description": "admin token needed"}})
+    def reindex(request: Request) -> JSONResponse:
+        """Re-sync the index with the documents folder (files added or removed by hand); needs write access."""
+        who = _writer(request)
+        if isinstance(who, JSONResponse):
+            return who
+        try:
+            report = retriever_provider().update(actor=who, via="api reindex", client=_client(request))
+        except IndexProblem as exc:
+            return _error(503, str(exc))
+        return JSONResponse({"report": _to_jsonable(report)})
+
+    @api.get("/admin/login", include_in_schema=False)
+    def login_page(request: Request) -> HTMLResponse:
+        return HTMLResponse(login_html(access, request.headers))
+
+    @api.post("/admin/login", include_in_schema=False, response_model=None)
+    def login(request: Request, token: str = Form("")) -> HTMLResponse | RedirectResponse:
+        if not access.token or not access.valid_token(token):
+            log.warning("failed admin sign-in from %s", _client(request))
+            return HTMLResponse(login_html(access, request.headers, failed=True), status_code=401)
+        resp = RedirectResponse("/", status_code=303)
+        secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+        resp.set_cookie(
+            SESSION_COOKIE,
+            access.session_value(),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=secure,
+            path="/",
+        )
+        return resp
+
+    @api.post("/admin/logout", include_in_schema=False)
+    def logout() -> RedirectResponse:
+        resp = RedirectResponse("/", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE, path="/")
+        return resp
+
+    @api.api_route(
+        "/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"], include_in_schema=False
+    )
+    def no_such_route(rest: str, request: Request) -> JSONResponse:
+        # without this the chat mounted at "/" would answer /api/… it does not know with {"detail": …}
+        path = request.url.path
+        allowed = sorted(
+            m
+            for route in api.routes
+            if getattr(route, "path", None) == path and getattr(route, "include_in_schema", False)
+            for m in getattr(route, "methods", ()) or ()
+        )
+        if allowed:
+            return JSONResponse(
+                status_code=405,
+                content={"error": f"{path} 不接受 {request.method} 请求；请用 {'、'.join(allowed)}。"},
+                headers={"Allow": ", ".join(allowed)},
+            )
+        return _error(404, f"没有这个接口：{_short(path, 80)}；接口列表见 /docs。")
+
     return api
+
+
+def login_html(access: Access, headers: Any, failed: bool = False) -> str:
+    """The admin sign-in page: a plain form (no scripts) that posts the token and gets a session cookie."""
+    if not access.token:
+        body = (
+            "<p>此服务器没有设置管理员令牌（QA_ADMIN_TOKEN）。"
+            + ("上传在本机地址上对所有访问者开放。" if access.uploads_on else html.escape(access.why_off))
+            + "</p>"
+        )
+    else:
+        signed = access.is_admin_session(headers)
+        body = (
+            ("<p class=bad>令牌不正确，请重试。</p>" if failed else "")
+            + ("<p>你已以管理员身份登录。</p>" if signed else "")
+            + '<form method="post" action="/admin/login"><label>管理员令牌 <input type="password" name="token" '
+            'autocomplete="current-password" required></label> <button type="submit">登录</button></form>'
+            '<form method="post" action="/admin/logout"><button type="submit">退出登录</button></form>'
+        )
+    return (
+        "<!doctype html><html lang=zh><head><meta charset=utf-8><title>管理员登录</title>"
+        f"<style>{_DOCS_CSS}.bad{{color:#b91c1c}}form{{margin:1em 0}}</style></head><body><h1>管理员登录</h1>"
+        f'{body}<p><a href="/">返回问答</a></p></body></html>'
+    )
+
+
+def open_for_serving(settings: Settings, progress: Callable[[str, float | None], None]) -> Retriever:
+    """Open the index for a server, building or updating it from the documents folder first.
+
+    Stale staging left by a killed server is removed first. Start-up changes to the corpus go to the audit
+    log. When the index cannot be written (a read-only folder) but a complete version exists, that version
+    is served as it is, with a warning, instead of failing.
+    """
+    from qa.index.manifest import Manifest
+    from qa.index.writer import current_version
+    from qa.ingest.uploads import append_audit
+    from qa.search.retriever import Retriever
+
+    docs, index = Path(settings.documents_dir), Path(settings.index_dir)
+    try:
+        for name in clean_stale_staging(docs):
+            progress(f"removed an unfinished upload left by a stopped server: {name}", None)
+    except OSError as exc:
+        progress(f"could not clean {docs}/.staging ({exc.strerror}); it is ignored", None)
+    before: dict[str, str] = {}
+    try:
+        version = current_version(index)
+        if version is not None:
+            m = Manifest.from_json((version / "manifest.json").read_text(encoding="utf-8"))
+            before = {n: e.sha256 for n, e in m.documents.items()}
+    except (OSError, ValueError, KeyError, TypeError, QAError):
+        before = {}
+    try:
+        retriever = Retriever.open(index, settings, documents_dir=docs, build=True, progress=progress)
+    except (OSError, IndexProblem) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        try:
+            retriever = Retriever.open(index, settings, documents_dir=docs)
+        except QAError:
+            if isinstance(exc, OSError):
+                raise IndexProblem(
+                    f"The index at {index} cannot be built or updated ({why}); make it writable and start again."
+                ) from exc
+            raise
+        progress(
+            f"WARNING: the index could not be updated ({why}); serving the version already built, "
+            "and uploads will fail until the index folder is writable",
+            None,
+        )
+        return retriever
+    after = {n: e.sha256 for n, e in retriever.store.manifest.documents.items()}
+    records = corpus_changes(
+        before, after, actor="server start", via="documents folder", index_version=retriever.store.path.name
+    )
+    try:
+        append_audit(index, records)
+    except OSError as exc:
+        log.error("could not write the audit log in %s: %s", index, exc)
+    return retriever
 
 
 def _print_progress(message: str, fraction: float | None) -> None:
@@ -279,20 +504,29 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     """Open (building or updating if needed) the index and serve the API alone with uvicorn."""
     import uvicorn
 
-    from qa.search.retriever import Retriever
-
-    retriever = Retriever.open(
-        settings.index_dir,
-        settings,
-        documents_dir=settings.documents_dir,
-        build=True,
-        progress=_print_progress,
-    )
-    api = create_api(lambda: retriever, settings)
-    host = host or settings.host
-    port = port or settings.port
+    settings = settings.with_(host=host, port=port)
+    access = Access.from_settings(settings)
+    retriever = open_for_serving(settings, _print_progress)
+    api = create_api(lambda: retriever, settings, access=access)
+    host, port = settings.host, settings.port
+    announce_access(access, host)
     print(f"[api] serving on http://{host}:{port}/  (OpenAPI docs at /docs)", flush=True)
     uvicorn.run(api, host=host, port=port, log_level="warning")
+
+
+def announce_access(access: Access, host: str) -> None:
+    """Print who may change the corpus on this server (at start, next to the address)."""
+    if not access.uploads_on:
+        print(f"[security] uploads, deletes and reindexing are OFF: {access.why_off}", flush=True)
+    elif access.token:
+        print(
+            "[security] uploads, deletes and reindexing need the admin token (Bearer or the chat's sign-in)",
+            flush=True,
+        )
+    else:
+        print("[security] no admin token: anyone who can reach this loopback address may upload", flush=True)
+    if not is_loopback(host):
+        print(f"[security] listening on {host}: put it behind a proxy with TLS (docs/web.md).", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,24 +9,35 @@ put into the page.
 from __future__ import annotations
 
 import argparse
-import html
 import logging
 import os
 import re
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-# Before gradio is imported: no telemetry, no update check.
+# Before gradio is imported: no telemetry, no update check, and a temporary upload folder of this
+# process's own (Gradio's default is shared by every Gradio app on the machine), swept and removed by us.
+UPLOAD_PREFIX = "qa-chat-uploads-"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / f"{UPLOAD_PREFIX}{os.getpid()}"))
 
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
-from qa import Answer, Hit, QAError, Retriever, load_settings  # noqa: E402
-from qa.serve.api import create_api  # noqa: E402
+from qa import Answer, Hit, IndexProblem, QAError, Retriever, load_settings  # noqa: E402
+from qa.serve.api import announce_access, create_api, open_for_serving  # noqa: E402
+from qa.serve.security import (  # noqa: E402
+    Access,
+    chat_upload_folder,
+    inside,
+    remove_stale_upload_folders,
+    remove_uploaded,
+)
 
 if TYPE_CHECKING:
     from qa.config import Settings
@@ -86,9 +97,19 @@ def theme() -> gr.themes.Base:
     return gr.themes.Default(font=CJK_FONTS, font_mono=MONO_FONTS)
 
 
+# Characters Markdown (and GitHub's extensions) give a meaning to: written as character references they are
+# only text, so no image, link, autolink, emphasis or code span can be made of a document's or a user's words.
+_ESCAPES: dict[int, str] = {
+    **{ord(c): f"&#{ord(c)};" for c in "!#()*+-.:=[\\]_`{|}~$@'\""},
+    ord("&"): "&amp;",
+    ord("<"): "&lt;",
+    ord(">"): "&gt;",
+}
+
+
 def _e(value: object) -> str:
-    """HTML-escape anything shown in the page."""
-    return html.escape(str(value), quote=True)
+    """HTML-escape anything shown in the page, Markdown punctuation included (it is only ever text)."""
+    return str(value).translate(_ESCAPES)  # one pass: no reference is ever escaped twice
 
 
 def _block(text: str) -> str:
@@ -145,7 +166,7 @@ def render_hits(retriever: Retriever, hits: Sequence[Hit]) -> str:
 
 def render_answer(retriever: Retriever, answer: Answer) -> str:
     """One chat reply as HTML: answer line with [n] markers, how the question was read, the cards."""
-    line = re.sub(r"\[(\d+)\]", r'<span class="qa-cite">[\1]</span>', _e(answer.text))
+    line = re.sub(r"&#91;(\d+)&#93;", r'<span class="qa-cite">&#91;\1&#93;</span>', _e(answer.text))
     cls = "qa-answer qa-abstain" if answer.abstained else "qa-answer"
     parts = [f'<div class="qa-reply"><div class="{cls}">{line}</div>']
     notes = list(answer.query.notes)
@@ -212,12 +233,47 @@ def _filters(docs: Sequence[str] | None, years: Sequence[Any] | None) -> dict[st
     return f or None
 
 
-def _user_html(question: str) -> str:
-    return f'<div class="qa-user">{_e(question)}</div>'
+MAX_MESSAGES = 40  # the chat keeps the last 20 questions and replies on screen (and in memory)
 
 
-def build_ui(retriever: Retriever) -> gr.Blocks:
-    """The chat page: conversation, filters, examples, document list and upload."""
+def user_html(question: str) -> str:
+    """The user's own bubble: their words as text, line breaks as <br>, never Markdown or HTML."""
+    lines = [_e(line) for line in question.split("\n")]
+    return f'<div class="qa-user">{"<br>".join(lines)}</div>'
+
+
+def chatbot(**kwargs: Any) -> gr.Chatbot:
+    """The conversation component, as the page uses it (also what the rendering property test drives)."""
+    return gr.Chatbot(
+        label="对话",
+        show_label=False,
+        elem_id="qa-chat",
+        height="60vh",
+        sanitize_html=True,
+        autoscroll=False,  # the reply's top (answer line) is scrolled into view instead
+        layout="panel",
+        latex_delimiters=[],  # "$" in report text must not start math
+        feedback_options=None,
+        buttons=["copy"],
+        placeholder="请输入关于郑州政府报告的问题，例如“2023年郑州GDP是多少？”",
+        **kwargs,
+    )
+
+
+def _headers(request: gr.Request | None) -> dict[str, str]:
+    if request is None:
+        return {}
+    return {k.lower(): v for k, v in dict(request.headers).items()}
+
+
+def _client(request: gr.Request | None) -> str:
+    client = getattr(request, "client", None) if request is not None else None
+    return str(getattr(client, "host", "") or "")
+
+
+def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
+    """The chat page: conversation, filters, examples, document list and (for who may write) upload."""
+    access = access or Access.from_settings(retriever.settings)
 
     def respond(
         question: str,
@@ -227,13 +283,14 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
         years: list[Any],
         k: float,
         rerank: bool,
-    ) -> tuple[list[dict[str, Any]], list[str], str]:
-        question = (question or "").strip()
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], str]:
+        # the conversation lives on the server (gr.State), so an event's body stays a question long
+        question = (question or "").strip()[:2000]
         chat = list(chat or [])
         history = list(history or [])
         if not question:
             gr.Warning("请输入问题。")
-            return chat, history, ""
+            return chat, chat, history, ""
         t0 = time.perf_counter()
         try:
             answer = retriever.ask(
@@ -247,18 +304,32 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
             log.exception("answering %r failed", question[:200])
             reply = '<div class="qa-reply qa-abstain">出错了，这个问题没能回答；请换个问法再试。详情已记录在服务器日志中。</div>'
         print(f"[chat] answered in {(time.perf_counter() - t0) * 1000:.0f} ms: {question[:40]!r}", flush=True)
-        chat += [{"role": "user", "content": _user_html(question)}, {"role": "assistant", "content": reply}]
+        chat += [{"role": "user", "content": user_html(question)}, {"role": "assistant", "content": reply}]
+        chat = chat[-MAX_MESSAGES:]
         history.append(question)
-        return chat, history[-10:], ""
+        return chat, chat, history[-10:], ""
 
-    def clear() -> tuple[list[dict[str, Any]], list[str]]:
-        return [], []
+    def clear() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+        return [], [], []
 
     def upload(
-        files: list[str] | None, progress: gr.Progress = gr.Progress()
+        files: list[str] | None, request: gr.Request, progress: gr.Progress = gr.Progress()
     ) -> tuple[str, str, str, Any, Any, None]:
         messages = []
         paths = [Path(f) for f in files or []]
+        folder = chat_upload_folder()
+        who = access.who(_headers(request))
+        refusal = access.refusal(_headers(request))
+        if refusal is not None:
+            # the page hides the upload panel from who may not write; a direct event call ends here
+            remove_uploaded(folder, [p for p in paths if inside(p, folder)])
+            paths = []
+            messages.append(f"✗ {refusal[1]}")
+        elif any(not inside(p, folder) for p in paths):
+            # only files this page just uploaded (Gradio's upload folder): never a path on the server
+            log.warning("upload event named files outside %s from %s", folder, _client(request))
+            paths = []
+            messages.append("✗ 只能上传从本页面选择的文件。")
         for n, path in enumerate(paths):
             name = path.name
 
@@ -273,8 +344,15 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
             except OSError:
                 messages.append(f"✗ {name}：无法读取上传的文件。")
                 continue
+            finally:
+                remove_uploaded(folder, [path])  # the temporary copy is not kept, whatever happens next
             try:
-                report = retriever.add_upload(name, data, progress=step)
+                report = retriever.add_upload(
+                    name, data, progress=step, actor=who or "?", via="chat", client=_client(request)
+                )
+            except IndexProblem as exc:
+                messages.append(f"✗ {name}：{exc}")
+                continue
             except Exception:
                 log.exception("upload of %r failed", name)
                 messages.append(f"✗ {name}：处理失败，详情已记录在服务器日志中。")
@@ -288,7 +366,7 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
                 messages.append(f"✗ {err}")
             if not (report.added or report.updated or report.errors):
                 messages.append(f"· {name}：内容没有变化。")
-        if not paths:
+        if not paths and not messages:
             messages.append("请先选择要上传的文件。")
         status = "<br>".join(_e(m) for m in messages)
         return (
@@ -307,19 +385,8 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
         # Filled by the page-load event (and after uploads): what is indexed right now.
         summary = gr.HTML('<div class="qa-meta">正在读取文档列表…</div>', elem_id="qa-summary")
         history = gr.State([])
-        chat = gr.Chatbot(
-            label="对话",
-            show_label=False,
-            elem_id="qa-chat",
-            height="60vh",
-            sanitize_html=True,
-            autoscroll=False,  # the reply's top (answer line) is scrolled into view instead
-            layout="panel",
-            latex_delimiters=[],  # "$" in report text must not start math
-            feedback_options=None,
-            buttons=["copy"],
-            placeholder="请输入关于郑州政府报告的问题，例如“2023年郑州GDP是多少？”",
-        )
+        messages = gr.State([])
+        chat = chatbot()
         with gr.Row(equal_height=True):
             question = gr.Textbox(
                 show_label=False,
@@ -355,18 +422,22 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
         with gr.Accordion("文档与上传", open=False, elem_id="qa-docs-panel"):
             # Filled by the page-load event, so every visitor sees the current list.
             docs_html = gr.HTML('<div class="qa-meta">正在读取文档列表…</div>', elem_id="qa-docs")
-            files = gr.File(
-                label="上传文档（txt、md、pdf、docx、html）",
-                file_count="multiple",
-                file_types=[".txt", ".md", ".pdf", ".docx", ".html", ".htm"],
-                elem_id="qa-upload",
-            )
-            upload_btn = gr.Button("加入索引", elem_id="qa-upload-btn")
-            upload_status = gr.HTML(elem_id="qa-upload-status")
+            # Shown by the page-load event only to who may write (a signed-in admin, or everyone on a
+            # loopback server without a token); the handler checks again.
+            admin_line = gr.HTML(elem_id="qa-admin")
+            with gr.Column(visible=False, elem_id="qa-upload-panel") as upload_panel:
+                files = gr.File(
+                    label="上传文档（txt、md、pdf、docx、html）",
+                    file_count="multiple",
+                    file_types=[".txt", ".md", ".pdf", ".docx", ".html", ".htm"],
+                    elem_id="qa-upload",
+                )
+                upload_btn = gr.Button("加入索引", elem_id="qa-upload-btn")
+                upload_status = gr.HTML(elem_id="qa-upload-status")
 
         # The documented API is qa.serve.api under /api; Gradio's endpoints only carry the page's events.
-        inputs = [chat, history, doc_filter, year_filter, k, rerank]
-        outputs = [chat, history, question]
+        inputs = [messages, history, doc_filter, year_filter, k, rerank]
+        outputs = [chat, messages, history, question]
         # Retrieval is safe for concurrent readers, so questions need not queue behind each other.
         # After a reply, scroll to the new question so the answer line is in view, not the last card.
         events = [
@@ -381,19 +452,36 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
         ]
         for ev in events:
             ev.then(None, None, None, js=SCROLL_TO_LAST_QUESTION)
-        clear_btn.click(clear, None, [chat, history], api_visibility=PRIVATE)
+        clear_btn.click(clear, None, [chat, messages, history], api_visibility=PRIVATE)
 
-        def refresh() -> tuple[str, str, Any, Any]:
+        def refresh(request: gr.Request) -> tuple[str, str, Any, Any, str, Any]:
+            headers = _headers(request)
+            can_write = access.refusal(headers) is None
+            if access.token:
+                line = (
+                    '<div class="qa-meta">已以管理员身份登录 · <a href="/admin/login">退出</a></div>'
+                    if can_write
+                    else '<div class="qa-meta">上传文档需要管理员登录：<a href="/admin/login">管理员登录</a></div>'
+                )
+            else:
+                line = "" if can_write else f'<div class="qa-meta">{_e(access.why_off)}</div>'
             return (
                 render_summary(retriever),
                 render_documents(retriever),
                 gr.update(choices=_doc_choices(retriever)),
                 gr.update(choices=_year_choices(retriever)),
+                line,
+                gr.update(visible=can_write),
             )
 
-        # Each page load shows the documents as they are now (another user may have uploaded one);
-        # it also runs Gradio's event queue once before the first question.
-        ui.load(refresh, None, [summary, docs_html, doc_filter, year_filter], api_visibility=PRIVATE)
+        # Each page load shows the documents as they are now (another user may have uploaded one) and the
+        # upload panel to who may write; it also runs Gradio's event queue once before the first question.
+        ui.load(
+            refresh,
+            None,
+            [summary, docs_html, doc_filter, year_filter, admin_line, upload_panel],
+            api_visibility=PRIVATE,
+        )
         upload_btn.click(
             upload,
             [files],
@@ -404,13 +492,20 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
     return ui
 
 
-def create_app(retriever: Retriever, settings: Settings | None = None) -> FastAPI:
+def create_app(
+    retriever: Retriever, settings: Settings | None = None, access: Access | None = None
+) -> FastAPI:
     """The FastAPI app with the HTTP API under /api and the chat UI mounted at '/'."""
     settings = settings or retriever.settings
-    api = create_api(lambda: retriever, settings)
-    return gr.mount_gradio_app(
+    access = access or Access.from_settings(settings)
+    folder = chat_upload_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_upload_folders(folder.parent, UPLOAD_PREFIX)
+    api = create_api(lambda: retriever, settings, access=access, upload_folder=folder)
+    ui = build_ui(retriever, access)
+    app = gr.mount_gradio_app(
         api,
-        build_ui(retriever),
+        ui,
         path="/",
         theme=theme(),
         css=CSS,
@@ -421,7 +516,14 @@ def create_app(retriever: Retriever, settings: Settings | None = None) -> FastAP
         ssr_mode=False,
         mcp_server=False,
         pwa=False,
+        # nothing outside the upload folder may be handed to an event or served (the index and the
+        # documents folder least of all)
+        blocked_paths=[str(Path(settings.index_dir).resolve()), str(Path(settings.documents_dir).resolve())],
     )
+    # mount_gradio_app leaves this False, and with it Gradio skips its own check that a file named in an
+    # event was uploaded through the page (issue 16: any readable file could be pulled into the index)
+    ui.has_launched = True
+    return app
 
 
 def _progress(message: str, fraction: float | None) -> None:
@@ -447,23 +549,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(
             args.config, host=args.host, port=args.port, documents_dir=args.documents, index_dir=args.index
         )
-        retriever = Retriever.open(
-            settings.index_dir, settings, documents_dir=settings.documents_dir, build=True, progress=_progress
-        )
+        access = Access.from_settings(settings)
+        retriever = open_for_serving(settings, _progress)
     except QAError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
     print(f"[app] index ready in {time.perf_counter() - t0:.1f} s; loading the query encoder", flush=True)
     # One throwaway question loads the encoder now, so the first visitor's answer is as fast as the rest.
     retriever.ask("郑州市政府工作报告", k=1)
-    app = create_app(retriever, settings)
+    app = create_app(retriever, settings, access)
     host, port = settings.host, settings.port
     print(f"[app] ready in {time.perf_counter() - t0:.1f} s", flush=True)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"[app] WARNING: listening on {host}; put it behind a proxy with authentication.", flush=True)
+    announce_access(access, host)
     print(f"[app] open http://{host}:{port}/  (API docs at /docs)", flush=True)
 
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        shutil.rmtree(chat_upload_folder(), ignore_errors=True)  # files received but never indexed
     return 0
