@@ -271,7 +271,8 @@ def catalog_set_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Write or update FILE's entry in catalog.toml (the rest of the file is kept as it is) and print it."""
-    from qa.ingest.catalog import CATALOG_NAME, entry_text, set_entry
+    from qa.ingest.catalog import CATALOG_NAME, entry_from_info, entry_text, read_catalog, set_entry
+    from qa.ingest.pipeline import read_info
 
     changes = {
         "title": title,
@@ -289,6 +290,12 @@ def catalog_set_cmd(
                 "Nothing to set; give at least one of --year, --title, --kind, --delivered, --looks-back, --plans-for, --issuer, --place."
             )
         docs_dir = documents or Path(_settings(config).documents_dir)
+        if file not in read_catalog(docs_dir).infos and (docs_dir / file).is_file():
+            # its first entry starts from what the text says, so one corrected field keeps the others
+            changes = {
+                **entry_from_info(read_info(docs_dir / file)),
+                **{k: v for k, v in changes.items() if v is not None},
+            }
         info = set_entry(docs_dir, file, changes)
     except QAError as exc:
         _fail(exc)

@@ -504,6 +504,20 @@ def test_upload_controls_only_for_a_signed_in_admin(
         # creates for every file (a Gradio leak), which the sweep removes after a minute
         leftovers = [p for p in (tmp_path / "chat-uploads").rglob("*") if p.is_file()]
         assert all(p.stat().st_size == 0 for p in leftovers), leftovers
+        # the admin corrects what was read off the new file's text: the list shows it, marked as from the catalog
+        page.click("#qa-fix-doc input")
+        page.get_by_role("option", name=re.compile(re.escape("admin-note.txt"))).click()
+        page.keyboard.press("Escape")
+        page.fill("#qa-fix-title textarea", "紫藤湖观测站管理员说明（更正）")
+        page.fill("#qa-fix-year textarea", "2019")
+        page.fill("#qa-fix-back textarea", "2018")
+        page.click("#qa-fix-btn")
+        expect(page.locator("#qa-fix-status")).to_contain_text("✓ 已更正 admin-note.txt", timeout=120_000)
+        row = page.locator("#qa-docs tr", has_text="admin-note.txt")
+        expect(row).to_contain_text("紫藤湖观测站管理员说明（更正）")
+        expect(row).to_contain_text("2019")
+        expect(row).to_contain_text("目录")
+        assert any(e["action"] == "correct" and e["file"] == "admin-note.txt" for e in _audit(copy_index))
         page.context.close()
     finally:
         admin.stop()

@@ -66,3 +66,36 @@ def test_a_catalog_correction_reroutes_without_re_embedding(
     counting = CountingEncoder(real_encoder)
     again = update_index(docs, index, session_settings, encoder=counting)
     assert not again.written and counting.calls == 0
+
+
+def test_a_correction_through_the_api_needs_the_token_and_is_audited(
+    small_national: tuple[Path, Path], session_settings: Settings, real_encoder: Any
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from qa.ingest.uploads import read_audit
+    from qa.serve.api import create_api
+
+    docs, index = small_national
+    token = "correction-token-0123456789"
+    settings = session_settings.with_(admin_token=token, documents_dir=str(docs), index_dir=str(index))
+    r = Retriever.open(index, settings, documents_dir=docs, encoder=real_encoder)
+    api = create_api(lambda: r, settings)
+    body = {"year": 1980, "plans_for": [1980, 1981], "title": "1980年国务院政府工作报告（更正）"}
+    with TestClient(api, base_url="http://127.0.0.1:7860") as c:
+        assert c.patch(f"/api/documents/{R1980}", json=body).status_code == 401
+        auth = {"Authorization": f"Bearer {token}"}
+        bad = c.patch(f"/api/documents/{R1980}", json={"kind": "小说"}, headers=auth)
+        assert bad.status_code == 422 and "kind" in bad.json()["error"]
+        assert c.patch("/api/documents/nope.txt", json=body, headers=auth).status_code == 404
+        assert c.patch(f"/api/documents/{R1980}", json={"colour": "red"}, headers=auth).status_code == 422
+        ok = c.patch(f"/api/documents/{R1980}", json=body, headers=auth)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["document"]["title"] == body["title"]
+        assert ok.json()["report"]["relabelled"] == [R1980] and ok.json()["report"]["passages_embedded"] == 0
+        listed = {d["file"]: d for d in c.get("/api/documents").json()["documents"]}
+        assert (
+            listed[R1980]["plans_for"] == [1980, 1981] and listed[R1980]["sources"]["plans_for"] == "catalog"
+        )
+    (entry,) = [e for e in read_audit(index) if e["action"] == "correct"]
+    assert entry["file"] == R1980 and "plans_for" in entry["fields"] and entry["via"] == "api"

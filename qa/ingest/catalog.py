@@ -331,3 +331,9 @@ def entry_text(documents_dir: Path, file_name: str) -> str:
     if span is None:
         return ""
     return raw[raw.rfind("\n", 0, span[0]) + 1 : span[1]].rstrip() + "\n"
+
+
+def entry_from_info(info: DocumentInfo) -> dict[str, Any]:
+    """The catalog fields of metadata read from a document's text: the start of its first catalog entry, so
+    that correcting one field keeps the others (an entry replaces inferred metadata whole)."""
+    return {k: getattr(info, k) for k in FIELDS if getattr(info, k) not in (None, [])}

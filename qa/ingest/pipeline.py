@@ -31,6 +31,7 @@ __all__ = [
     "document_files",
     "load_corpus",
     "process_document",
+    "read_info",
 ]
 
 CHUNKERS = ("chinese", "naive")
@@ -157,6 +158,12 @@ def process_document(
     if not passages:
         raise DocumentError(path.name, "no passages could be made from its text")
     return ProcessedDocument(info, raw.sha256, passages, raw.text, clean, raw.encoding, raw.pages)
+
+
+def read_info(path: Path) -> DocumentInfo:
+    """The metadata a file's own text gives (as for a file without a catalog entry); DocumentError if unreadable."""
+    raw = load_file(Path(path))
+    return infer_info(Path(path).name, clean_text(raw.text).text)
 
 
 def document_files(documents_dir: Path, skip: set[str] | None = None) -> list[Path]:

@@ -21,10 +21,11 @@ from qa.hashing import sha256_bytes
 from qa.index.builder import UpdateReport, update_index
 from qa.index.store import IndexStore
 from qa.index.writer import Progress
-from qa.ingest.catalog import read_catalog
+from qa.ingest.catalog import entry_from_info, read_catalog, set_entry
 from qa.ingest.uploads import (
     UploadRefused,
     append_audit,
+    audit_record,
     check_upload,
     corpus_changes,
     free_name,
@@ -168,6 +169,54 @@ class Retriever:
                 raise _unwritable(self.index_dir, self.documents_dir, exc) from exc
             self._audit(before, actor=actor, via=via, client=client)
             return report
+
+    def correct(
+        self,
+        file: str,
+        changes: dict[str, Any],
+        *,
+        actor: str = "library",
+        via: str = "correct",
+        client: str = "",
+    ) -> tuple[DocumentInfo, UpdateReport]:
+        """Write a user's correction of a document's metadata into its catalog entry and apply it.
+
+        Only the metadata is rewritten (no re-chunking, no re-embedding); questions are routed by the
+        corrected years from the next question on. QAError with one sentence for an unknown file or a
+        value the catalog refuses. Recorded in the audit log as a "correct" action.
+        """
+        if file not in self._view.store.manifest.documents:
+            raise QAError(f"没有名为 {file[:80]} 的文档；文件名见 GET /api/documents 或 `qa documents`。")
+        with self._write_lock:
+            if file not in read_catalog(self.documents_dir).infos:
+                # a document read without a catalog entry: its entry starts from what was inferred
+                current = self._view.info(file)
+                if current is not None:
+                    changes = {
+                        **entry_from_info(current),
+                        **{k: v for k, v in changes.items() if v is not None},
+                    }
+            try:
+                info = set_entry(self.documents_dir, file, changes)
+                report = self._update_locked(None)
+            except OSError as exc:
+                raise _unwritable(self.index_dir, self.documents_dir, exc) from exc
+            fields = ", ".join(sorted(k for k, v in changes.items() if v is not None))
+            record = audit_record(
+                "correct",
+                file,
+                self._view.store.manifest.documents[file].sha256,
+                actor=actor,
+                via=via,
+                client=client,
+                fields=fields,
+                index_version=self._view.store.path.name,
+            )
+            try:
+                append_audit(self.index_dir, [record])
+            except OSError as exc:
+                log.error("could not write the audit log in %s: %s; change: %s", self.index_dir, exc, record)
+            return info, report
 
     def _update_locked(self, progress: Progress | None, staged: Sequence[Path] = ()) -> UpdateReport:
         """update() for a caller that already holds self._write_lock."""

@@ -96,6 +96,22 @@ class AskRequest(SearchRequest):
         return [clean_text(x)[:2000] for x in v]
 
 
+class Correction(BaseModel):
+    """A user's correction of one document's metadata; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    year: int | None = Field(default=None, ge=1900, le=2100)
+    kind: str | None = Field(
+        default=None, max_length=20, description="政府工作报告 | 五年规划纲要 | 新闻稿 | 其他"
+    )
+    delivered: str | None = Field(default=None, max_length=10, description="2024-02-03, 2024-02 or 2024")
+    looks_back: list[int] | None = Field(default=None, max_length=30)
+    plans_for: list[int] | None = Field(default=None, max_length=30)
+    issuer: str | None = Field(default=None, max_length=60)
+    place: str | None = Field(default=None, max_length=60)
+
+
 def _to_jsonable(obj: Any) -> Any:
     if hasattr(obj, "to_dict"):
         return obj.to_dict()
@@ -352,6 +368,37 @@ def create_api(
         except IndexProblem as exc:
             return _error(503, str(exc))
         return JSONResponse({"removed": report.removed, "report": _to_jsonable(report)})
+
+    @api.patch(
+        "/api/documents/{file}",
+        responses={
+            401: {"description": "admin token needed"},
+            404: {"description": "no such document"},
+            422: {"description": "a value the catalog refuses"},
+        },
+    )
+    def correct_document(file: str, changes: Correction, request: Request) -> JSONResponse:
+        """Correct a document's metadata (title, year, years looked back on / planned for …); needs write
+        access. Written into catalog.toml; questions are re-routed at once, nothing is embedded again."""
+        who = _writer(request)
+        if isinstance(who, JSONResponse):
+            return who
+        r = retriever_provider()
+        if file not in {d.info.file for d in r.documents()}:
+            return _error(404, f"没有名为 {_short(file, 80)} 的文档；文件名见 GET /api/documents。")
+        fields = changes.model_dump(exclude_none=True)
+        if not fields:
+            return _error(
+                422,
+                "没有要更正的字段；可改 title、year、kind、delivered、looks_back、plans_for、issuer、place。",
+            )
+        try:
+            info, report = r.correct(file, fields, actor=who, via="api", client=_client(request))
+        except IndexProblem as exc:
+            return _error(503, str(exc))
+        except QAError as exc:
+            return _error(422, str(exc))
+        return JSONResponse({"document": _to_jsonable(info), "report": _to_jsonable(report)})
 
     @api.post("/api/reindex", responses={401: {"description": "admin token needed"}})
     def reindex(request: Request) -> JSONResponse:

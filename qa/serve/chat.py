@@ -29,7 +29,7 @@ os.environ.setdefault("GRADIO_TEMP_DIR", str(Path(tempfile.gettempdir()) / f"{UP
 import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
-from qa import Answer, Hit, IndexProblem, QAError, Retriever, load_settings  # noqa: E402
+from qa import Answer, DocumentInfo, Hit, IndexProblem, QAError, Retriever, load_settings  # noqa: E402
 from qa.serve.api import announce_access, create_api, open_for_serving  # noqa: E402
 from qa.serve.security import (  # noqa: E402
     Access,
@@ -72,6 +72,7 @@ CSS = """
   border-left: 3px solid #d4d4d8; padding-left: .5em; }
 .qa-context .qa-source b { color: #111; font-weight: 500; }
 .qa-docs table { width: 100%; border-collapse: collapse; font-size: .9em; }
+.qa-src { color: #71717a; font-size: .75em; }
 .qa-docs td, .qa-docs th { border-bottom: 1px solid #e4e4e7; padding: .25em .4em; text-align: left; }
 .qa-user { white-space: pre-wrap; }
 #qa-examples { flex-wrap: wrap; gap: 6px; }
@@ -184,22 +185,63 @@ def render_answer(retriever: Retriever, answer: Answer) -> str:
     return _block("".join(parts))
 
 
+_SOURCE_LABELS = {"catalog": "目录", "title line": "标题行", "file name": "文件名", "text": "正文"}
+
+
+def _years_text(years: Sequence[int]) -> str:
+    ys = sorted(years)
+    if len(ys) > 2 and ys[-1] - ys[0] == len(ys) - 1:
+        return f"{ys[0]}–{ys[-1]}"
+    return "、".join(str(y) for y in ys) or "—"
+
+
+def _with_source(value: object, info: DocumentInfo, field: str) -> str:
+    """A metadata value, escaped, with where it was read (目录 / 标题行 / 文件名 / 正文) as a small label."""
+    src = info.sources.get(field)
+    label = f' <span class="qa-src">{_e(_SOURCE_LABELS.get(src, src))}</span>' if src else ""
+    return f"{_e(value)}{label}"
+
+
 def render_documents(retriever: Retriever) -> str:
-    """The indexed documents with their passage counts, as an escaped HTML table."""
+    """The indexed documents as an escaped HTML table: title, issuer and place, kind, year, years looked back
+    on and planned for (each with where it was read), passages and file."""
     rows = []
     total = 0
     for d in retriever.documents():
         i = d.info
         total += d.passages
+        who = " / ".join(x for x in (i.issuer, i.place) if x) or "—"
         rows.append(
-            f"<tr><td>{_e(i.title)}</td><td>{_e(i.year or '')}</td><td>{_e(i.kind)}</td>"
+            f"<tr><td>{_with_source(i.title, i, 'title')}</td><td>{_with_source(who, i, 'place')}</td>"
+            f"<td>{_with_source(i.kind, i, 'kind')}</td><td>{_with_source(i.year or '—', i, 'year')}</td>"
+            f"<td>{_with_source(_years_text(i.looks_back), i, 'looks_back')}</td>"
+            f"<td>{_with_source(_years_text(i.plans_for), i, 'plans_for')}</td>"
             f"<td>{d.passages}</td><td>{_e(i.file)}</td></tr>"
         )
     return (
-        f'<div class="qa-docs"><table><thead><tr><th>文档</th><th>年份</th><th>类型</th><th>段落</th>'
-        f"<th>文件</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-        f'<div class="qa-meta">共 {len(rows)} 个文档，{total} 个段落</div></div>'
+        '<div class="qa-docs"><table><thead><tr><th>文档</th><th>发布者 / 地方</th><th>类型</th><th>年份</th>'
+        "<th>回顾</th><th>计划</th><th>段落</th><th>文件</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+        f'<div class="qa-meta">共 {len(rows)} 个文档，{total} 个段落。小字说明信息从哪里读出：目录（catalog.toml）、'
+        "标题行、文件名或正文；读错了可由管理员更正。</div></div>"
     )
+
+
+def parse_years(text: str | None) -> list[int] | None:
+    """'2019, 2020' / '2016-2020' / '2019、2020' -> years; '' -> None (unchanged); QAError for anything else."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    years: list[int] = []
+    for part in re.split(r"[,，、\s]+", text):
+        m = re.fullmatch(r"(\d{4})(?:\s*[-–~至到]\s*(\d{4}))?", part)
+        if not m:
+            raise QAError(f"年份“{part[:20]}”看不懂；请写成 2019、2020 或 2016-2020。")
+        a, b = int(m.group(1)), int(m.group(2) or m.group(1))
+        if not (1900 <= a <= b <= 2100 and b - a <= 30):
+            raise QAError(f"年份“{part[:20]}”不在 1900–2100 之间或跨度太大。")
+        years.extend(range(a, b + 1))
+    return sorted(set(years))
 
 
 def render_summary(retriever: Retriever) -> str:
@@ -308,6 +350,42 @@ def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
         chat = chat[-MAX_MESSAGES:]
         history.append(question)
         return chat, chat, history[-10:], ""
+
+    def correct(
+        doc: str | None, title: str, year: str, back: str, plan: str, request: gr.Request
+    ) -> tuple[str, str, Any, Any]:
+        """An admin's correction of a document's metadata (the same call as PATCH /api/documents/{file})."""
+        refusal = access.refusal(_headers(request))
+        try:
+            if refusal is not None:
+                raise QAError(refusal[1])
+            if not doc:
+                raise QAError("请先选择要更正的文档。")
+            changes: dict[str, Any] = {
+                "title": title.strip() or None,
+                "year": int(year) if year.strip().isdigit() else None,
+                "looks_back": parse_years(back),
+                "plans_for": parse_years(plan),
+            }
+            if year.strip() and changes["year"] is None:
+                raise QAError("年份要写成四位数字，例如 2024。")
+            if all(v is None for v in changes.values()):
+                raise QAError("没有要更正的内容；请填写标题、年份、回顾或计划的年份。")
+            info, _ = retriever.correct(
+                doc, changes, actor=access.who(_headers(request)) or "?", via="chat", client=_client(request)
+            )
+            status = f"✓ 已更正 {_e(info.file)}：{_e(info.title)}（{_e(info.year or '—')}年）"
+        except QAError as exc:
+            status = f"✗ {_e(exc)}"
+        except Exception:
+            log.exception("correction of %r failed", doc)
+            status = "✗ 更正失败，详情已记录在服务器日志中。"
+        return (
+            f'<div class="qa-meta">{status}</div>',
+            render_documents(retriever),
+            gr.update(choices=_doc_choices(retriever)),
+            gr.update(choices=_year_choices(retriever)),
+        )
 
     def clear() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
         return [], [], []
@@ -434,6 +512,18 @@ def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
                 )
                 upload_btn = gr.Button("加入索引", elem_id="qa-upload-btn")
                 upload_status = gr.HTML(elem_id="qa-upload-status")
+                gr.Markdown("**更正文件信息**（写入 catalog.toml；不重新嵌入，下一个问题即按新年份检索）")
+                fix_doc = gr.Dropdown(choices=_doc_choices(retriever), label="文档", elem_id="qa-fix-doc")
+                with gr.Row():
+                    fix_title = gr.Textbox(label="标题（留空不改）", elem_id="qa-fix-title", max_length=200)
+                    fix_year = gr.Textbox(label="年份", elem_id="qa-fix-year", max_length=4)
+                with gr.Row():
+                    fix_back = gr.Textbox(
+                        label="回顾的年份，如 2019 或 2016-2020", elem_id="qa-fix-back", max_length=60
+                    )
+                    fix_plan = gr.Textbox(label="计划的年份", elem_id="qa-fix-plan", max_length=60)
+                fix_btn = gr.Button("保存更正", elem_id="qa-fix-btn")
+                fix_status = gr.HTML(elem_id="qa-fix-status")
 
         # The documented API is qa.serve.api under /api; Gradio's endpoints only carry the page's events.
         inputs = [messages, history, doc_filter, year_filter, k, rerank]
@@ -476,10 +566,20 @@ def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
 
         # Each page load shows the documents as they are now (another user may have uploaded one) and the
         # upload panel to who may write; it also runs Gradio's event queue once before the first question.
+        def fix_choices() -> Any:
+            return gr.update(choices=_doc_choices(retriever))
+
         ui.load(
             refresh,
             None,
             [summary, docs_html, doc_filter, year_filter, admin_line, upload_panel],
+            api_visibility=PRIVATE,
+        ).then(fix_choices, None, [fix_doc], api_visibility=PRIVATE)
+        fix_btn.click(
+            correct,
+            [fix_doc, fix_title, fix_year, fix_back, fix_plan],
+            [fix_status, docs_html, doc_filter, year_filter],
+            concurrency_limit=1,
             api_visibility=PRIVATE,
         )
         upload_btn.click(
@@ -488,7 +588,7 @@ def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
             [upload_status, summary, docs_html, doc_filter, year_filter, files],
             concurrency_limit=1,
             api_visibility=PRIVATE,
-        )
+        ).then(fix_choices, None, [fix_doc], api_visibility=PRIVATE)
     return ui
 
 
