@@ -10,6 +10,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from qa.errors import QAError
+from qa.text.english import read_english
 from qa.text.lexicon import Lexicon, genre_lexicon
 from qa.text.normalize import normalize_for_matching
 from qa.text.tokenize import tokenize
@@ -283,18 +284,21 @@ def understand(
         notes.append(f"追问理解为：{rewritten}")
         text = rewritten
     norm = normalize_for_matching(text)
+    # English words read into the corpus's Chinese (qa.text.english); `zh` is `norm` for a Chinese question
+    english = read_english(norm, lexicon)
+    zh = english.text
     filters = _check_filters(filters, catalog)
-    years = extract_years(norm)
-    years, relative_note = _relative_years(norm, years, filters, catalog)
+    years = extract_years(zh)
+    years, relative_note = _relative_years(zh, years, filters, catalog)
     if relative_note:
         notes.append(relative_note)
-    kinds = extract_kinds(norm)
-    want = intent(norm)
+    kinds = extract_kinds(zh)
+    want = intent(zh)
     routes = route(years, kinds, want, catalog)
     ci = catalog_index(catalog)
     # a year is covered when a document looks back on or plans for it, or the text states figures for it
     uncovered = [y for y in years if y not in ci.covered and y not in ci.delivered and y not in known_years]
-    others = lexicon.other_places(norm)
+    others = lexicon.other_places(zh)
     query = Query(
         text=text,
         normalized=norm,
@@ -306,8 +310,10 @@ def understand(
         uncovered_years=uncovered,
         intent=want,
         other_places=others,
-        terms=search_terms(norm, years, lexicon),
+        terms=search_terms(zh, years, lexicon),
     )
+    if english.note():
+        notes.append(english.note())
 
     def title(file: str) -> str:
         info = ci.by_file.get(file)
