@@ -238,19 +238,89 @@ def document_fields(info: DocumentInfo) -> list[tuple[str, str]]:
     ]
 
 
+catalog_app = typer.Typer(no_args_is_help=True, help="Correct what the catalog says about a document.")
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("set")
+def catalog_set_cmd(
+    file: Annotated[str, typer.Argument(help="A file in the documents folder")],
+    year: Annotated[int | None, typer.Option("--year", help="Headline year (year delivered)")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Title")] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="政府工作报告 | 五年规划纲要 | 新闻稿 | 其他")
+    ] = None,
+    delivered: Annotated[
+        str | None, typer.Option("--delivered", help="Date delivered: 2024-02-03, 2024-02 or 2024")
+    ] = None,
+    looks_back: Annotated[
+        list[int] | None,
+        typer.Option("--looks-back", help="A year it reviews (repeatable; replaces the list)"),
+    ] = None,
+    plans_for: Annotated[
+        list[int] | None,
+        typer.Option("--plans-for", help="A year it plans for (repeatable; replaces the list)"),
+    ] = None,
+    issuer: Annotated[
+        str | None, typer.Option("--issuer", help="Who issued it: 国务院, 郑州市人民政府 …")
+    ] = None,
+    place: Annotated[
+        str | None, typer.Option("--place", help="The place it is about: 全国, 郑州市 …")
+    ] = None,
+    documents: DocumentsOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Write or update FILE's entry in catalog.toml (the rest of the file is kept as it is) and print it."""
+    from qa.ingest.catalog import CATALOG_NAME, entry_text, set_entry
+
+    changes = {
+        "title": title,
+        "kind": kind,
+        "delivered": delivered,
+        "looks_back": looks_back,
+        "plans_for": plans_for,
+        "year": year,
+        "issuer": issuer,
+        "place": place,
+    }
+    try:
+        if all(v is None for v in changes.values()):
+            raise QAError(
+                "Nothing to set; give at least one of --year, --title, --kind, --delivered, --looks-back, --plans-for, --issuer, --place."
+            )
+        docs_dir = documents or Path(_settings(config).documents_dir)
+        info = set_entry(docs_dir, file, changes)
+    except QAError as exc:
+        _fail(exc)
+        return
+    console.print(f"# {docs_dir / CATALOG_NAME}", markup=False, highlight=False, soft_wrap=True)
+    console.print(entry_text(docs_dir, info.file), end="", markup=False, highlight=False, soft_wrap=True)
+
+
+SetsOpt = Annotated[Path, typer.Option("--sets", help="Gold sets file (default eval/gold/sets.toml)")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="A gold set named in the sets file (repeatable)")
+]
+
+
 @app.command("eval")
 def eval_cmd(
-    gold: Annotated[Path, typer.Option("--gold", help="Gold questions (JSONL)")] = Path(
-        "eval/gold/dev.jsonl"
-    ),
+    gold: Annotated[Path | None, typer.Option("--gold", help="Gold questions (JSONL)")] = None,
     index: IndexOpt = None,
     documents: DocumentsOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Where metrics.json, run.jsonl, report.md go")] = Path(
         "eval/runs/latest"
     ),
     compare: Annotated[
-        bool, typer.Option("--compare", help="Run the standard configurations side by side")
+        bool,
+        typer.Option(
+            "--compare",
+            help="The standard configurations side by side; without --gold, on every gold set with the "
+            "held-out (cross-corpus) fitted rows",
+        ),
     ] = False,
+    sets: SetsOpt = Path("eval/gold/sets.toml"),
+    set_names: SetOpt = None,
     reranker: Annotated[
         list[str] | None, typer.Option("--reranker", help="Reranker(s) to evaluate (repeatable)")
     ] = None,
@@ -260,7 +330,12 @@ def eval_cmd(
     k: Annotated[int, typer.Option("-k", help="Passages per question")] = 10,
     config: ConfigOpt = None,
 ) -> None:
-    """Evaluate on a gold set: hit@k, MRR, answer recall at a reading budget, abstention, latency."""
+    """Evaluate on gold sets: hit@k, MRR, answer recall at a reading budget, abstention, latency.
+
+    `--gold FILE [--documents DIR]` evaluates one file; `--set NAME` a set of eval/gold/sets.toml (its own
+    documents folder, its index under eval/runs/indexes/); `--compare` runs the standard configurations
+    and, over the sets file, the reranker fitted on one corpus and scored on the other.
+    """
     from qa.eval import (
         check_floors,
         compare_configs,
@@ -269,25 +344,48 @@ def eval_cmd(
         print_metrics,
         run_eval,
     )
+    from qa.eval.protocol import compare_sets, open_for_set
+    from qa.eval.sets import load_sets
 
     try:
         s = _settings(config)
-        questions = load_gold(gold)
-        docs_dir = documents or Path(s.documents_dir)
-        if compare:
-            configs = default_compare_configs(
-                s, rerankers=[r for r in (reranker or []) if r not in ("default", "none")]
-            )
-            compare_configs(configs, questions, docs_dir, out, k=k)
-            return
-        if reranker:
+        if reranker and not compare:
             s = s.with_(reranker=reranker[0])
-        r = _open_built(index or Path(s.index_dir), s, docs_dir)
+        if gold is None:
+            chosen = load_sets(sets, set_names or ())
+            if compare:
+                compare_sets(chosen, s, out, k=k)
+                return
+            if len(chosen) != 1:
+                raise QAError(
+                    "Name one gold set with --set (or pass --gold FILE), or add --compare to run them all."
+                )
+            gs = chosen[0]
+            label = gs.name
+            questions = list(gs.questions)
+            if index is None:
+                with progress_bar("准备索引") as cb:
+                    cb(f"{gs.name}: {gs.documents}", None)
+                    r = open_for_set(gs, s, Path("eval/runs"))
+            else:
+                r = _open_built(index, s, gs.documents)
+        else:
+            questions = load_gold(gold)
+            label = gold.name
+            docs_dir = documents or Path(s.documents_dir)
+            if compare:
+                configs = default_compare_configs(
+                    s, rerankers=[r for r in (reranker or []) if r not in ("default", "none")]
+                )
+                compare_configs(configs, questions, docs_dir, out, k=k)
+                return
+            r = _open_built(index or Path(s.index_dir), s, docs_dir)
         metrics = run_eval(r, questions, out, k=k)
-        print_metrics(metrics, title=f"{gold.name}")
+        print_metrics(metrics, title=label)
         console.print(f"written to {out}/ (metrics.json, run.jsonl, report.md)")
         if floors:
-            problems = check_floors(metrics, json.loads(floors.read_text(encoding="utf-8")))
+            limits = json.loads(floors.read_text(encoding="utf-8"))
+            problems = check_floors(metrics, limits.get(label, limits))
             for p in problems:
                 err_console.print(f"[red]below floor:[/red] {p}")
             if problems:
@@ -298,30 +396,44 @@ def eval_cmd(
 
 @app.command("fit-reranker")
 def fit_reranker_cmd(
-    gold: Annotated[Path, typer.Option("--gold", help="Gold questions (JSONL) to fit on")] = Path(
-        "eval/gold/dev.jsonl"
-    ),
+    gold: Annotated[Path | None, typer.Option("--gold", help="Gold questions (JSONL) to fit on")] = None,
     index: IndexOpt = None,
     documents: DocumentsOpt = None,
+    sets: SetsOpt = Path("eval/gold/sets.toml"),
+    set_names: SetOpt = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds")] = 5,
     l2: Annotated[float, typer.Option(help="L2 regularisation")] = 1.0,
     out: Annotated[Path, typer.Option("--out", help="Weights file to write")] = Path("reranker.json"),
     config: ConfigOpt = None,
 ) -> None:
-    """Fit the default reranker's weights on a gold set (k-fold cross-validated) and save them as JSON.
+    """Fit the default reranker's weights on gold sets (k-fold cross-validated) and save them as JSON.
 
-    The weights go to --out (./reranker.json by default), never into the installed package; point the
-    retriever at them with reranker_weights in qa.toml or QA_RERANKER_WEIGHTS.
+    Without --gold it fits on the sets of eval/gold/sets.toml (all, or those named with --set), each over
+    its own documents folder. The weights go to --out (./reranker.json by default), never into the
+    installed package; point the retriever at them with reranker_weights in qa.toml or QA_RERANKER_WEIGHTS.
     """
     from qa.eval import load_gold
-    from qa.eval.fit import fit_and_save
+    from qa.eval.fit import collect, fit_collected, save_fitted
+    from qa.eval.protocol import open_for_set
+    from qa.eval.sets import load_sets
 
     try:
         s = _settings(config, reranker="none")
-        docs_dir = documents or Path(s.documents_dir)
-        questions = load_gold(gold)
-        r = _open_built(index or Path(s.index_dir), s, docs_dir)
-        report = fit_and_save(r, questions, out, folds=folds, l2=l2)
+        if gold is not None:
+            docs_dir = documents or Path(s.documents_dir)
+            r = _open_built(index or Path(s.index_dir), s, docs_dir)
+            data = collect(r, load_gold(gold))
+            names = [gold.name]
+        else:
+            chosen = load_sets(sets, set_names or ())
+            data = []
+            with progress_bar("收集候选段落") as cb:
+                for n, gs in enumerate(chosen):
+                    cb(f"{gs.name}: {gs.documents}", n / len(chosen))
+                    data += collect(open_for_set(gs, s, Path("eval/runs")), gs.questions)
+            names = [gs.name for gs in chosen]
+        rr, report = fit_collected(data, folds=folds, l2=l2)
+        save_fitted(rr, out, names, f"qa fit-reranker --out {out} (fitted on {', '.join(names)})")
     except QAError as exc:
         _fail(exc)
         return

@@ -104,6 +104,7 @@ class Query:
     intent: str = ""  # "target" (asks about a plan), "result" (an outcome) or "" (unclear)
     other_places: list[str] = field(default_factory=list)  # places named that the reports are not about
     terms: list[str] = field(default_factory=list)  # the search terms taken from the question
+    reports: list[int] = field(default_factory=list)  # years of the reports the question names (1981年的报告)
 
     def describe(self) -> str:
         """'按2023年检索：2024年政府工作报告' style explanation."""

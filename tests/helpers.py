@@ -120,3 +120,27 @@ def minimal_pdf(pages: list[list[str]]) -> bytes:
     out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
     out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return out
+
+
+def unreachable_answers(
+    gold: Sequence[Any], documents_dir: Path, chunker: str
+) -> tuple[list[str], list[str]]:
+    """(ids of answerable gold questions whose answer is in no passage of their document, load errors) after
+    cleaning and chunking documents_dir with `chunker`: such a question can never be answered."""
+    from qa.index.spec import IndexSpec
+    from qa.ingest import load_corpus
+    from qa.text.normalize import normalize_for_eval
+
+    cs = IndexSpec.from_settings(Settings(chunker=chunker)).chunker_settings
+    corpus = load_corpus(documents_dir, cs, chunker)
+    by_doc: dict[str, list[str]] = {}
+    for d in corpus.docs:
+        for p in d.passages:
+            by_doc.setdefault(p.doc, []).append(normalize_for_eval(p.text))
+    missing = [
+        q.id
+        for q in gold
+        if q.answerable
+        and not any(normalize_for_eval(a) in t for a in q.answers for t in by_doc.get(q.doc or "", []))
+    ]
+    return missing, [str(e) for e in corpus.errors]

@@ -66,8 +66,13 @@ def test_malformed_catalog_names_the_file(tmp_path: Path) -> None:
 def test_catalog_fields_record_their_source() -> None:
     info = load_catalog(DOCS)["2020-zhengzhou-government-work-report.txt"]
     assert info.sources == {
-        k: "catalog" for k in ("title", "kind", "delivered", "looks_back", "plans_for", "year")
+        k: "catalog"
+        for k in ("title", "kind", "delivered", "looks_back", "plans_for", "year", "issuer", "place")
     }
+    assert (info.issuer, info.place) == ("郑州市人民政府", "郑州市")
+    # the news feature has a place but no issuer: only the fields the entry gives are sourced
+    news = load_catalog(DOCS)["2023-zhengzhou-government-work-report-keywords.txt"]
+    assert news.issuer is None and "issuer" not in news.sources and news.sources["place"] == "catalog"
 
 
 def test_reading_refuses_values_the_pipeline_could_not_use(tmp_path: Path) -> None:

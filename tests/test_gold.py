@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import unreachable_answers
 
 from qa.errors import QAError
 from qa.eval import QUESTION_TYPES, check_gold, load_gold, normalize_for_eval
@@ -109,21 +110,6 @@ def test_load_gold_rejects_duplicate_ids_and_missing_file(tmp_path: Path) -> Non
 
 def test_every_answer_survives_cleaning_and_chunking(gold, documents_dir: Path) -> None:
     # An answer the cleaner drops or the chunker always cuts can never be retrieved.
-    from qa.config import Settings
-    from qa.index.spec import IndexSpec
-    from qa.ingest import load_corpus
-
     for chunker in ("chinese", "naive"):
-        cs = IndexSpec.from_settings(Settings(chunker=chunker)).chunker_settings
-        corpus = load_corpus(documents_dir, cs, chunker)
-        by_doc: dict[str, list[str]] = {}
-        for d in corpus.docs:
-            for p in d.passages:
-                by_doc.setdefault(p.doc, []).append(normalize_for_eval(p.text))
-        unreachable = [
-            q.id
-            for q in gold
-            if q.answerable
-            and not any(normalize_for_eval(a) in t for a in q.answers for t in by_doc.get(q.doc or "", []))
-        ]
+        unreachable, errors = unreachable_answers(gold, documents_dir, chunker)
         assert unreachable == [], (chunker, unreachable)

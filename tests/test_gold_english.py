@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import unreachable_answers
 
 from qa.eval import QUESTION_TYPES, check_gold, load_gold
 from qa.eval import normalize_for_eval as normalize_for_match
@@ -112,22 +113,7 @@ def test_national_set_reaches_traditional_script_and_full_width_digits(en_nation
 
 def test_every_answer_survives_cleaning_and_chunking(gold_and_corpus) -> None:
     # An answer the cleaner drops or the chunker always cuts can never be retrieved.
-    from qa.config import Settings
-    from qa.index.spec import IndexSpec
-    from qa.ingest import load_corpus
-
     gold, corpus_dir = gold_and_corpus
     for chunker in ("chinese", "naive"):
-        cs = IndexSpec.from_settings(Settings(chunker=chunker)).chunker_settings
-        corpus = load_corpus(corpus_dir, cs, chunker)
-        by_doc: dict[str, list[str]] = {}
-        for d in corpus.docs:
-            for p in d.passages:
-                by_doc.setdefault(p.doc, []).append(normalize_for_match(p.text))
-        unreachable = [
-            q.id
-            for q in gold
-            if q.answerable
-            and not any(normalize_for_match(a) in t for a in q.answers for t in by_doc.get(q.doc or "", []))
-        ]
+        unreachable, _ = unreachable_answers(gold, corpus_dir, chunker)
         assert unreachable == [], (chunker, unreachable)

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers import unreachable_answers
 
 from qa.eval import QUESTION_TYPES, check_gold, load_gold
 from qa.eval import normalize_for_eval as normalize_for_match
@@ -74,22 +75,7 @@ def test_answers_are_short_and_not_copied_questions(gold) -> None:
 
 def test_every_answer_survives_cleaning_and_chunking(gold) -> None:
     # An answer the cleaner drops or the chunker always cuts can never be retrieved.
-    from qa.config import Settings
-    from qa.index.spec import IndexSpec
-    from qa.ingest import load_corpus
-
     for chunker in ("chinese", "naive"):
-        cs = IndexSpec.from_settings(Settings(chunker=chunker)).chunker_settings
-        corpus = load_corpus(NATIONAL_DOCS, cs, chunker)
-        assert corpus.errors == []
-        by_doc: dict[str, list[str]] = {}
-        for d in corpus.docs:
-            for p in d.passages:
-                by_doc.setdefault(p.doc, []).append(normalize_for_match(p.text))
-        unreachable = [
-            q.id
-            for q in gold
-            if q.answerable
-            and not any(normalize_for_match(a) in t for a in q.answers for t in by_doc.get(q.doc or "", []))
-        ]
+        unreachable, errors = unreachable_answers(gold, NATIONAL_DOCS, chunker)
+        assert errors == []
         assert unreachable == [], (chunker, unreachable)

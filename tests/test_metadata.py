@@ -20,7 +20,8 @@ from qa.ingest.catalog import load_catalog
 from qa.ingest.chunking import ChunkerSettings
 from qa.ingest.clean import clean_text
 from qa.ingest.loaders import load_file
-from qa.ingest.metadata import find_dates, infer_info, plan_period
+from qa.ingest.metadata import find_dates, infer_info
+from qa.text.periods import plan_period
 from qa.types import DocumentInfo
 
 pytestmark = pytest.mark.unit

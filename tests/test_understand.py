@@ -3,6 +3,8 @@ real catalog, follow-ups, cleaning and filter validation."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from qa.errors import QAError
@@ -186,3 +188,53 @@ def test_relative_years_resolve_only_against_one_named_document(catalog) -> None
     q, _ = understand("今年的GDP增长目标是多少？", catalog)
     assert q.years == []
     assert any("无法确定" in n for n in q.notes)
+
+
+# ---- a corpus without a catalog: the 27 national reports, metadata read from their text ------------------
+
+NATIONAL = Path(__file__).resolve().parent.parent / "corpora" / "national"
+
+
+@pytest.fixture(scope="module")
+def national() -> list[DocumentInfo]:
+    from qa.ingest.clean import clean_text
+    from qa.ingest.loaders import load_file
+    from qa.ingest.metadata import infer_info
+
+    return [infer_info(p.name, clean_text(load_file(p).text).text) for p in sorted(NATIONAL.glob("*.txt"))]
+
+
+def _nat(year: int) -> str:
+    return f"national-{year}-government-work-report.txt"
+
+
+def test_a_year_routes_to_the_report_that_reviews_it_and_the_one_that_plans_it(national) -> None:
+    _, routes = understand("1957年粮食产量是多少？", national)
+    docs = {r.doc: r for r in routes}
+    assert docs[_nat(1958)].back and docs[_nat(1958)].weight == 1.0  # the 1958 report reviews 1957
+    assert docs[_nat(1957)].plan  # the 1957 report plans for it
+    q, routes = understand("1981年计划基本建设总投资额控制在多少？", national)
+    assert routes[0].doc == _nat(1981) or _nat(1981) in q.docs
+
+
+def test_a_report_named_by_its_year_is_the_one_asked_about(national) -> None:
+    q, routes = understand("1981年的报告提到我国在哪些地方试办了经济特区？", national)
+    assert routes[0].doc == _nat(1981) and routes[0].why == "报告"
+    assert q.reports == [1981] and q.years == []  # 1981 names the report, it is not asked about
+    assert any(n.startswith("按所问的报告检索") for n in q.notes)
+    q, routes = understand("第四届全国人大政府工作报告把什么定为首要任务？", national)
+    assert routes[0].doc == _nat(1975)
+    # "当年" in a question naming its report is that report's year
+    q, _ = understand("1980年政府工作报告提出的当年基本建设投资是多少？", national)
+    assert q.years == [1980]
+
+
+def test_a_five_year_plan_named_by_its_number_routes_to_its_years(national) -> None:
+    q, routes = understand("一五计划规定工业总产值每年平均要递增多少？", national)
+    assert q.years == [1953, 1954, 1955, 1956, 1957]
+    assert _nat(1955) in q.docs  # the 1955 report presents the first five-year plan
+    q, _ = understand("六五期间国民收入要增长多少？", national)
+    assert q.years == list(range(1981, 1986))
+    assert extract_years("第七个五年计划") == list(range(1986, 1991))
+    assert extract_years("十五个重点项目") == []  # a number, not the tenth plan
+    assert extract_years("一九五八年") == [1958]

@@ -1,4 +1,4 @@
-"""Fit the default reranker's weights on a gold set, with cross-validation by question.
+"""Fit the default reranker's weights on gold sets, with cross-validation by question.
 
 `qa fit-reranker --gold eval/gold/dev.jsonl --out reranker.json` collects the first-stage candidates
 of every gold question with their features, labels a candidate positive when it contains the answer
@@ -136,7 +136,15 @@ def fit_reranker(
 ) -> tuple[FeatureReranker, dict[str, Any]]:
     """Fit weights with k-fold cross-validation by question; returns the reranker and a report."""
     _minimize()  # a missing scipy is said before collecting candidates, not after
-    data = collect(retriever, gold)
+    return fit_collected(collect(retriever, gold), folds, l2, max_wrong_abstain)
+
+
+def fit_collected(
+    data: Sequence[QuestionData], folds: int = 5, l2: float = 1.0, max_wrong_abstain: float = 0.03
+) -> tuple[FeatureReranker, dict[str, Any]]:
+    """fit_reranker on candidates already collected (of one gold set or of several, ids distinct)."""
+    if not data:
+        raise QAError("There are no gold questions to fit on; pass a gold set with questions.")
     heldout: list[np.ndarray] = [np.zeros(0)] * len(data)
     # held-out probability (pointwise model) that the top-ranked candidate holds the answer
     top = np.full(len(data), -1.0)
@@ -197,3 +205,10 @@ def fit_and_save(retriever: Any, gold: Sequence[GoldQuestion], out: Path, **kw: 
     rr.meta["command"] = f"qa fit-reranker --out {out}"
     rr.save(Path(out))
     return report
+
+
+def save_fitted(rr: FeatureReranker, out: Path, fitted_on: Sequence[str], command: str) -> None:
+    """Write fitted weights, recording which gold sets they were fitted on (a figure on those is in-sample)."""
+    rr.meta["fitted_on"] = list(fitted_on)
+    rr.meta["command"] = command
+    rr.save(Path(out))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import time
 from collections.abc import Sequence
@@ -14,18 +13,8 @@ from qa.eval.gold import GoldQuestion
 from qa.eval.metrics import QuestionResult, compute_metrics, first_hit_rank, stage_latency
 from qa.eval.plots import require_matplotlib
 from qa.eval.report import TABLE_COLUMNS, get_console, print_table, write_compare, write_run
+from qa.index.spec import IndexSpec
 
-# Settings that change what is in the index; configurations that differ only in retrieval
-# settings share one index under compare_configs' work_dir.
-_INDEX_FIELDS = (
-    "chunker",
-    "chunk_max_chars",
-    "chunk_overlap_sentences",
-    "chunk_min_chars",
-    "model",
-    "embed_backend",
-    "faiss_index",
-)
 _DESCRIBE_FIELDS = (
     "chunker",
     "retrieval_mode",
@@ -148,13 +137,8 @@ def default_compare_configs(base: Any, rerankers: Sequence[str] = ()) -> dict[st
 
 
 def index_key(settings: Any) -> str:
-    """A folder-safe name for the index a configuration needs (same key = same index)."""
-    parts = [f"{f}={getattr(settings, f)}" for f in _INDEX_FIELDS if hasattr(settings, f)]
-    digest = hashlib.sha1("|".join(parts).encode("utf-8")).hexdigest()[:10]
-    readable = re.sub(
-        r"[^0-9A-Za-z._-]+", "_", f"{getattr(settings, 'chunker', '')}-{getattr(settings, 'model', '')}"
-    )
-    return f"{readable[:40]}-{digest}"
+    """A folder-safe name for the index a configuration needs (same key = same index): IndexSpec's key."""
+    return IndexSpec.from_settings(settings).key()
 
 
 def compare_configs(

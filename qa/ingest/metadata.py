@@ -23,7 +23,6 @@ and news about them), never of particular files:
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,39 +30,17 @@ from pathlib import Path
 
 from qa.ingest.structure import TITLE_RANK, heading_rank
 from qa.text.normalize import to_simplified
+from qa.text.periods import CN_DIGITS, CN_NUM, NPC_SESSIONS, cn_number, plans_named
 from qa.types import DocumentInfo
 
 # Bumped when inference changes, so indexes re-read the metadata of uncatalogued files (no re-embedding).
 METADATA_VERSION = 2
 
-__all__ = ["NPC_SESSIONS", "find_dates", "infer_info", "plan_period"]
+__all__ = ["METADATA_VERSION", "find_dates", "infer_info"]
 
 HEAD_CHARS = 6000  # title, date line, session, subject and the first review section live here
 OPENING_CHARS = 1500  # after the greeting: the subject sentence and the start of the review
 HEADER_LINES = 30  # the greeting comes within this many lines (web pages put a few lines above the title)
-
-# (term, sitting) of the National People's Congress -> the year it met. Local congresses
-# (郑州市第十六届人民代表大会) hold their sittings at dates no table can give.
-NPC_SESSIONS: dict[tuple[int, int], int] = {
-    (1, 1): 1954,
-    (1, 2): 1955,
-    (1, 3): 1956,
-    (1, 4): 1957,
-    (1, 5): 1958,
-    (2, 1): 1959,
-    (2, 2): 1960,
-    (2, 3): 1962,
-    (2, 4): 1963,
-    (3, 1): 1964,
-    (4, 1): 1975,
-    (5, 1): 1978,
-    (5, 2): 1979,
-    (5, 3): 1980,
-    (5, 4): 1981,
-    (5, 5): 1982,
-    # from the sixth congress on: five sittings, one each spring
-    **{(term, s): 1983 + 5 * (term - 6) + s - 1 for term in range(6, 16) for s in range(1, 6)},
-}
 
 # Where a province, city or county name ends; no list of names, so any place is recognised.
 PLACE_SUFFIXES = ("特别行政区", "自治区", "自治州", "自治县", "省", "市", "州", "盟", "县", "区", "旗")
@@ -78,10 +55,6 @@ _NOT_PLACE_WORDS = """
 NOT_PLACES = frozenset(_NOT_PLACE_WORDS.split())
 _SUFFIX_RE = "|".join(PLACE_SUFFIXES)
 
-_CN_DIGITS = {
-    c: n for n, cs in enumerate(["〇零○Ｏ", "一", "二", "三", "四", "五", "六", "七", "八", "九"]) for c in cs
-}
-_CN_NUM = "〇零一二三四五六七八九十两"
 _FOLD = str.maketrans(
     "０１２３４５６７８９\u3000", "0123456789 ", "\u200b\u200c\u200d\ufeff\ufffd"
 )  # full-width digits folded, zero-width and replacement characters dropped
@@ -101,8 +74,8 @@ _PLACE = (
     r"(?P<place>[\u4e00-\u9fff]{1,9}?(?:" + _SUFFIX_RE + r"))"
 )
 _SESSION_RE = re.compile(
-    r"(?:" + _PLACE + r")?第(?P<term>[" + _CN_NUM + r"\d]{1,3})届(?P<national>全国)?人民代表大会"
-    r"(?:第(?P<sitting>[" + _CN_NUM + r"\d]{1,3})次会议)?"
+    r"(?:" + _PLACE + r")?第(?P<term>[" + CN_NUM + r"\d]{1,3})届(?P<national>全国)?人民代表大会"
+    r"(?:第(?P<sitting>[" + CN_NUM + r"\d]{1,3})次会议)?"
 )
 _ISSUED_RE = re.compile(r"关于印发《?(?P<title>[^《》，。\n]{4,80}?)》?的通知")
 _ISSUING_OFFICE_RE = re.compile(r"^" + _PLACE + r"人民政府(?:文件|办公厅文件)?$")
@@ -132,12 +105,6 @@ _REPORT_RE = re.compile(
     r"向大会(?:提出|作)[^。]{0,80}报告|政府工作报告"
 )
 
-# Five-year plans: 第六个五年计划, “十四五”规划, 九五时期 …
-_PLAN_RE = re.compile(
-    r"第(?P<n>[一二三四五六七八九十]{1,3})个五年(?:计划|规划)"
-    r"|(?<![一二三四五六七八九十百])[“\"‘]?(?P<m>十[一二三四五六七八九]?|[一二三四五六七八九])五[”\"’]?"
-    r"(?=计划|规划|时期|期间|末|以来)"
-)
 _REVIEW_WORDS = r"回顾|成就|成绩|胜利|总结|完成|收官|以来|时期内|期间"
 _FIVE_YEARS_RE = re.compile(
     r"过去(?:的)?(?:一年和)?五年|五年来|本届政府(?:任期|[^。]{0,12}五年)|以来的五年|"
@@ -153,9 +120,9 @@ _CURRENT_YEAR_RE = re.compile(
     r"(?P<b>\d{4})年(?:政府|重点)?工作(?:的)?(?:总体要求|基本方针|主要任务|安排|任务)|"
     r"(?P<c>\d{4})年(?:经济社会发展|国民经济和社会发展|国民经济)?(?:的)?(?:总体要求|主要预期目标|主要目标|重点工作)"
 )
-_NEXT_YEAR_PLAN_RE = re.compile(r"明年[^。，；\n]{0,10}?的?(?:主要任务|计划安排|国民经济计划|工作安排)")
+_NEXT_YEARPLAN_RE = re.compile(r"明年[^。，；\n]{0,10}?的?(?:主要任务|计划安排|国民经济计划|工作安排)")
 # 今年是实行“七五”计划的头一年 / 今年是中华人民共和国成立三十五周年: this year, counted from a known start
-_THIS_YEAR_OF_PLAN_RE = re.compile(
+_THIS_YEAR_OFPLAN_RE = re.compile(
     r"今年是(?:实行|实施|执行)?(?P<plan>[^。，\n]{1,12}?)(?:计划|规划)的(?:第(?P<n>[一二三四五])|头一)年"
 )
 _THIS_YEAR_ANNIVERSARY_RE = re.compile(
@@ -187,25 +154,11 @@ class _Reading:
     date_line_rest: str = ""
 
 
-def _cn_number(s: str) -> int | None:
-    """一 -> 1, 十 -> 10, 十二 -> 12, 二十三 -> 23, '14' -> 14 (ordinals, months, days)."""
-    if s.isdigit():
-        return int(s)
-    if "十" in s:
-        tens, _, ones = s.partition("十")
-        t = _CN_DIGITS.get(tens, 1) if tens else 1
-        o = _CN_DIGITS.get(ones, 0) if ones else 0
-        return t * 10 + o
-    if len(s) == 1 and s in _CN_DIGITS:
-        return _CN_DIGITS[s]
-    return {"两": 2}.get(s)
-
-
 def _arabic_years(text: str) -> str:
     """一九五八年 / 二〇三五年 -> 1958年 / 2035年 (only plausible years)."""
 
     def conv(m: re.Match[str]) -> str:
-        y = int("".join(str(_CN_DIGITS[c]) for c in m.group(1)))
+        y = int("".join(str(CN_DIGITS[c]) for c in m.group(1)))
         return str(y) if 1800 <= y <= 2200 else m.group(1)
 
     return re.sub(r"([〇零○Ｏ一二三四五六七八九]{4})(?=\s*年)", conv, text)
@@ -222,7 +175,7 @@ def _prepare(text: str) -> str:
 
 
 def _date(m: re.Match[str]) -> dt.date | None:
-    month, day = _cn_number(m.group("m")), _cn_number(m.group("d"))
+    month, day = cn_number(m.group("m")), cn_number(m.group("d"))
     if month is None or day is None:
         return None
     try:
@@ -288,29 +241,26 @@ def _read(text: str) -> _Reading:
 # ---------------------------------------------------------------- who and where
 
 
+_AUTONOMOUS_REGIONS = {"内蒙古", "广西", "西藏", "宁夏", "新疆"}
+_MUNICIPALITIES = {"北京", "天津", "上海", "重庆"}
+
+
 def _frequent_place(text: str) -> str | None:
     """The city or province a text keeps naming, with its suffix (for texts whose title block is lost).
 
-    Place names are jieba's (part of speech "ns"); the suffix is the one jieba's dictionary knows the
-    name with (郑州 -> 郑州市, 河南 -> 河南省), so no list of places is kept here.
+    The names are the genre lexicon's list of China's provinces and cities (qa/text/data/places.toml);
+    a city gets 市, a province 省 (自治区, or 市 for the four municipalities).
     """
-    import jieba
-    import jieba.posseg
+    from qa.text.lexicon import genre_lexicon
 
-    jieba.setLogLevel(logging.WARNING)
-    counts = Counter(
-        w.word
-        for w in jieba.posseg.cut(text)
-        if w.flag == "ns" and len(w.word) >= 2 and w.word not in NOT_PLACES and w.word not in _NOT_LOCAL
-    )
+    lex = genre_lexicon()
+    counts = Counter({p: text.count(p) for p in lex.places_in(text)})
     for name, n in counts.most_common(3):
         if n < 5:
             break
-        for suffix in ("市", "省", "自治区"):
-            if jieba.dt.FREQ.get(name + suffix):
-                return name + suffix
-        if name.endswith(PLACE_SUFFIXES):
-            return name
+        if name not in lex.provinces or name in _MUNICIPALITIES:
+            return f"{name}市"
+        return f"{name}自治区" if name in _AUTONOMOUS_REGIONS else f"{name}省"
     return None
 
 
@@ -365,8 +315,8 @@ def _session_year(m: re.Match[str]) -> int | None:
     """The year a session of the National People's Congress met (the first sitting when none is named)."""
     if not m.group("national"):
         return None
-    term = _cn_number(m.group("term"))
-    sitting = _cn_number(m.group("sitting")) if m.group("sitting") else 1
+    term = cn_number(m.group("term"))
+    sitting = cn_number(m.group("sitting")) if m.group("sitting") else 1
     if term is None or sitting is None:
         return None
     return NPC_SESSIONS.get((term, sitting))
@@ -401,17 +351,17 @@ def _congress_year(r: _Reading) -> int | None:
             return y + 1
         span = re.search(r"(?<!\d)([一两二三四五]|\d)年", after[since.end() :])
         if span:
-            n = _cn_number(span.group(1))
+            n = cn_number(span.group(1))
             if n:
                 return y + n
     # "本届政府从1993年3月就职，到现在已经五年了": a start and the time since
     m2 = re.search(r"(?:从|自)(\d{4})年[^，。]{0,8}[，,]?(?:到现在|至今)[^。]{0,6}?([一两二三四五])年", op)
-    if m2 and (n := _cn_number(m2.group(2))):
+    if m2 and (n := cn_number(m2.group(2))):
         return int(m2.group(1)) + n
     # "过去五年的回顾 第五届全国人民代表大会期间…": the first sitting of the next congress
     if _FIVE_YEARS_RE.search(op):
-        m3 = re.search(r"第([" + _CN_NUM + r"\d]{1,3})届全国人民代表大会(?:期间|任期)", op)
-        if m3 and (term := _cn_number(m3.group(1))):
+        m3 = re.search(r"第([" + CN_NUM + r"\d]{1,3})届全国人民代表大会(?:期间|任期)", op)
+        if m3 and (term := cn_number(m3.group(1))):
             return NPC_SESSIONS.get((term + 1, 1))
     return None
 
@@ -460,12 +410,12 @@ def _weak_year(r: _Reading, subject: str) -> int | None:
         votes[int(m.group("a") or m.group("b") or m.group("c")) + 1] += 2
     for m in _CURRENT_YEAR_RE.finditer(r.head):
         votes[int(m.group("a") or m.group("b") or m.group("c"))] += 1
-    for m in _THIS_YEAR_OF_PLAN_RE.finditer(r.full):
-        named = _plans_named(m.group("plan") + "计划")
+    for m in _THIS_YEAR_OFPLAN_RE.finditer(r.full):
+        named = plans_named(m.group("plan") + "计划")
         if named:
-            votes[named[0][1][0] + (_cn_number(m.group("n") or "一") or 1) - 1] += 2
+            votes[named[0][1][0] + (cn_number(m.group("n") or "一") or 1) - 1] += 2
     for m in _THIS_YEAR_ANNIVERSARY_RE.finditer(r.full):
-        if n := _cn_number(m.group("n")):
+        if n := cn_number(m.group("n")):
             votes[1949 + n] += 2
     back, plan = _subject_years(subject, None)
     for y in plan:
@@ -480,21 +430,6 @@ def _weak_year(r: _Reading, subject: str) -> int | None:
 # ---------------------------------------------------------------- what it covers
 
 
-def plan_period(n: int) -> list[int]:
-    """The years of the n-th five-year plan: 1 -> 1953–1957, 6 -> 1981–1985, 14 -> 2021–2025."""
-    start = {1: 1953, 2: 1958}.get(n, 1966 + 5 * (n - 3))
-    return list(range(start, start + 5))
-
-
-def _plans_named(s: str) -> list[tuple[re.Match[str], list[int]]]:
-    out = []
-    for m in _PLAN_RE.finditer(s):
-        n = _cn_number(m.group("n") or m.group("m"))
-        if n and 1 <= n <= 20:
-            out.append((m, plan_period(n)))
-    return out
-
-
 def _report_years(r: _Reading, year: int, subject: str) -> tuple[set[int], set[int], bool]:
     """looks_back and plans_for of a work report delivered in `year`, and whether the text said so."""
     back, plan = {year - 1}, {year}
@@ -502,7 +437,7 @@ def _report_years(r: _Reading, year: int, subject: str) -> tuple[set[int], set[i
     s_back, s_plan = _subject_years(subject, year)
     back |= {y for y in s_back if y < year}
     plan |= s_plan
-    for _m, period in _plans_named(subject):
+    for _m, period in plans_named(subject):
         plan.update(period)
         said = True
     said = said or bool(s_back or s_plan)
@@ -526,18 +461,18 @@ def _report_years(r: _Reading, year: int, subject: str) -> tuple[set[int], set[i
             if int(m.group(1)) < year:
                 back.add(int(m.group(1)))
                 said = True
-        for _m, period in _plans_named(ln):
+        for _m, period in plans_named(ln):
             if period[-1] < year:
                 back.update(period)
                 said = True
     if _FIVE_YEARS_RE.search(op) or len(_FIVE_YEARS_RE.findall(r.head)) >= 2:
         back.update(range(year - 5, year))
         said = True
-    for _m, period in _plans_named(r.head):
+    for _m, period in plans_named(r.head):
         if period[-1] == year - 1:  # the plan that has just ended is reviewed in the first report after it
             back.update(period)
             said = True
-    if _NEXT_YEAR_PLAN_RE.search(r.full):
+    if _NEXT_YEARPLAN_RE.search(r.full):
         plan.add(year + 1)
         said = True
     return back, plan, said
@@ -563,7 +498,7 @@ def _title_line(r: _Reading) -> str | None:
             and not _NATIONAL_BYLINE_RE.match(ln)
             and not _ISSUING_OFFICE_RE.match(ln)
             and (heading_rank(ln) is None or heading_rank(ln) == TITLE_RANK)
-            and not re.search(r"第[" + _CN_NUM + r"\d]{1,3}次会议", ln)
+            and not re.search(r"第[" + CN_NUM + r"\d]{1,3}次会议", ln)
         ):
             return ln
     return None
@@ -681,12 +616,12 @@ def infer_info(file_name: str, text: str) -> DocumentInfo:
     plans_for: list[int] = []
     if kind.value == "五年规划纲要":
         named = _arabic_years(title_line or r.head[:500])
-        periods = [p for _m, p in _plans_named(named)]
+        periods = [p for _m, p in plans_named(named)]
         plan = {y for p in periods for y in p}
         plan |= {int(m.group(1)) for m in re.finditer(r"(\d{4})年远景目标", named)}
         if periods:
             first = min(y for p in periods for y in p)
-            if any(p[-1] == first - 1 for _m, p in _plans_named(r.head)):
+            if any(p[-1] == first - 1 for _m, p in plans_named(r.head)):
                 looks_back = list(range(first - 5, first))
                 sources["looks_back"] = "text"
         plans_for = sorted(plan)

@@ -13,6 +13,7 @@ from qa.errors import QAError
 from qa.text.english import read_english
 from qa.text.lexicon import Lexicon, genre_lexicon
 from qa.text.normalize import normalize_for_matching
+from qa.text.periods import NPC_NAMED_RE, cn_number, npc_session_year, plans_named
 from qa.text.tokenize import tokenize
 from qa.types import DocumentInfo, Query
 
@@ -37,8 +38,8 @@ _YEAR_RE = re.compile(
     r"(?<![\d.])((?:19[4-9]|20\d)\d)(?![\d.])(?!\s*(?:[万亿千百]|元|个|家|人|项|所|座|条|公里|千米|吨|平方|米|倍|%|户|辆|台|套|张|亩|公顷|件|位|名|次|处|栋|间))"
 )
 _RANGE_RE = re.compile(r"((?:19|20)\d\d)\s*[-—–~至到]\s*((?:19|20)\d\d)")
-_PLAN_RE = re.compile(r"(十[一二三四五六])五")
-_PLAN_START = {"十一": 2006, "十二": 2011, "十三": 2016, "十四": 2021, "十五": 2026, "十六": 2031}
+# A question that names a report by its year: 1958年报告, 1981年的报告, 2024年政府工作报告, 1956年的预算报告
+_REPORT_NAMED_RE = re.compile(r"((?:19|20)\d\d)年(?:的|度)?[^\d，。？?、；;]{0,10}?报告")
 
 _KIND_WORDS = {
     "五年规划纲要": ("规划", "纲要", "十四五", "十三五", "远景目标"),
@@ -103,11 +104,26 @@ def extract_years(text: str) -> list[int]:
             years.update(range(a, b + 1))
     for m in _YEAR_RE.finditer(text):
         years.add(int(m.group(1)))
-    for m in _PLAN_RE.finditer(text):
-        start = _PLAN_START.get(m.group(1))
-        if start:
-            years.update(range(start, start + 5))
+    for _, plan_years in plans_named(text):
+        years.update(plan_years)
     return sorted(y for y in years if 1949 <= y <= 2100)
+
+
+def reports_named(text: str) -> tuple[list[int], str]:
+    """Years of the reports a question names as such (1981年的报告, 第四届全国人大的报告), and the question
+    with those designations taken out (so their years are not also read as what is asked about)."""
+    named: list[int] = []
+    rest = text
+    for m in _REPORT_NAMED_RE.finditer(text):
+        named.append(int(m.group(1)))
+        rest = rest.replace(m.group(0), "报告", 1)
+    for m in NPC_NAMED_RE.finditer(text):
+        term = cn_number(m.group("term"))
+        sitting = cn_number(m.group("sitting")) if m.group("sitting") else None
+        year = npc_session_year(term, sitting) if term else None
+        if year:
+            named.append(year)
+    return sorted(set(named)), rest
 
 
 def extract_kinds(text: str) -> list[str]:
@@ -180,6 +196,7 @@ class _CatalogIndex:
     by_file: dict[str, DocumentInfo]
     by_year: dict[int, list[DocumentInfo]]
     by_kind: dict[str, list[DocumentInfo]]
+    by_delivered: dict[int, list[DocumentInfo]]
     covered: frozenset[int]
     delivered: frozenset[int]
 
@@ -194,7 +211,10 @@ def catalog_index(catalog: Sequence[DocumentInfo]) -> _CatalogIndex:
         return got
     by_year: dict[int, list[DocumentInfo]] = {}
     by_kind: dict[str, list[DocumentInfo]] = {}
+    by_delivered: dict[int, list[DocumentInfo]] = {}
     for info in catalog:
+        if info.year:
+            by_delivered.setdefault(info.year, []).append(info)
         for y in {*info.looks_back, *info.plans_for}:
             by_year.setdefault(y, []).append(info)
         by_kind.setdefault(info.kind, []).append(info)
@@ -204,6 +224,7 @@ def catalog_index(catalog: Sequence[DocumentInfo]) -> _CatalogIndex:
         by_file={info.file: info for info in catalog},
         by_year=by_year,
         by_kind=by_kind,
+        by_delivered=by_delivered,
         covered=frozenset(by_year),
         delivered=frozenset(info.year for info in catalog if info.year),
     )
@@ -214,14 +235,25 @@ def catalog_index(catalog: Sequence[DocumentInfo]) -> _CatalogIndex:
 
 
 def route(
-    years: Sequence[int], kinds: Sequence[str], want: str, catalog: Sequence[DocumentInfo]
+    years: Sequence[int],
+    kinds: Sequence[str],
+    want: str,
+    catalog: Sequence[DocumentInfo],
+    reports: Sequence[int] = (),
 ) -> list[Route]:
-    """Documents that look back on or plan for the years, weighted; kinds narrow the choice."""
+    """Documents that look back on or plan for the years, weighted; kinds narrow the choice; a report the
+    question names by its year (`reports`) is pointed at outright."""
     routes: dict[str, Route] = {}
     ci = catalog_index(catalog)
+    for y in reports:
+        for info in ci.by_delivered.get(y, ()):
+            # "2021年政府工作报告" names the work report of 2021, not the plan outline of the same year
+            w = 1.0 if not kinds or info.kind in kinds else 0.5
+            routes[info.file] = Route(info.file, w, "报告", y in info.looks_back, y in info.plans_for)
     # Only documents that name one of the years or kinds can get a weight above zero.
     cands = {i.file: i for y in years for i in ci.by_year.get(y, ())}
-    cands.update((i.file, i) for k in kinds for i in ci.by_kind.get(k, ()))
+    if not reports:  # a named report already says which one; its kind does not add the others
+        cands.update((i.file, i) for k in kinds for i in ci.by_kind.get(k, ()))
     for info in sorted(cands.values(), key=lambda i: ci.order[i.file]):
         w, why = 0.0, ""
         any_back = any(y in info.looks_back for y in years)
@@ -249,7 +281,7 @@ def route(
                 why = why or "类型"
             elif w and years:
                 w *= 0.5
-        if w > 0:
+        if w > 0 and info.file not in routes:
             routes[info.file] = Route(info.file, min(w, 1.0), why, any_back, any_plan)
     return sorted(routes.values(), key=lambda r: -r.weight)
 
@@ -288,16 +320,22 @@ def understand(
     english = read_english(norm, lexicon)
     zh = english.text
     filters = _check_filters(filters, catalog)
-    years = extract_years(zh)
-    years, relative_note = _relative_years(zh, years, filters, catalog)
+    # a year that only names a report (1981年的报告) points at that report; the other years are asked about
+    reports, asked = reports_named(zh)
+    years = extract_years(asked)
+    years, relative_note = _relative_years(zh, years, filters, catalog, reports)
     if relative_note:
         notes.append(relative_note)
     kinds = extract_kinds(zh)
     want = intent(zh)
-    routes = route(years, kinds, want, catalog)
+    routes = route(years, kinds, want, catalog, reports)
     ci = catalog_index(catalog)
     # a year is covered when a document looks back on or plans for it, or the text states figures for it
-    uncovered = [y for y in years if y not in ci.covered and y not in ci.delivered and y not in known_years]
+    uncovered = [
+        y
+        for y in sorted({*years, *reports})
+        if y not in ci.covered and y not in ci.delivered and y not in known_years
+    ]
     others = lexicon.other_places(zh)
     query = Query(
         text=text,
@@ -310,7 +348,8 @@ def understand(
         uncovered_years=uncovered,
         intent=want,
         other_places=others,
-        terms=search_terms(zh, years, lexicon),
+        terms=search_terms(zh, {*years, *reports}, lexicon),
+        reports=reports,
     )
     if english.note():
         notes.append(english.note())
@@ -319,6 +358,10 @@ def understand(
         info = ci.by_file.get(file)
         return _short_title(info) if info else file
 
+    if reports and query.docs:
+        named = [r.doc for r in routes if r.why == "报告"]
+        if named:
+            notes.append("按所问的报告检索：" + "、".join(title(d) for d in named[:3]))
     if query.docs and years:
         label = "、".join(f"{y}年" for y in _compact_years(years))
         notes.append(f"按{label}检索：" + "、".join(title(d) for d in query.docs[:3]))
@@ -333,18 +376,22 @@ def understand(
     return query, routes
 
 
-_RELATIVE = {"今年": 0, "本年": 0, "明年": 1, "去年": -1, "上年": -1}
+_RELATIVE = {"今年": 0, "本年": 0, "当年": 0, "明年": 1, "去年": -1, "上年": -1}
 
 
 def _relative_years(
-    norm: str, years: list[int], filters: dict, catalog: Sequence[DocumentInfo]
+    norm: str, years: list[int], filters: dict, catalog: Sequence[DocumentInfo], reports: Sequence[int] = ()
 ) -> tuple[list[int], str]:
-    """Resolve 今年/明年/去年 against the one document a filter names; otherwise say it is unresolved."""
+    """Resolve 今年/当年/明年/去年 against the one document a filter or the question names; otherwise say
+    it is unresolved."""
     words = [w for w in _RELATIVE if w in norm]
     if not words or years:
         return years, ""
-    by_file = catalog_index(catalog).by_file
+    ci = catalog_index(catalog)
+    by_file = ci.by_file
     docs = [by_file[f] for f in dict.fromkeys(filters.get("doc", [])) if f in by_file]
+    if not docs and len(reports) == 1:
+        docs = ci.by_delivered.get(reports[0], [])[:1] or docs
     if len(docs) == 1 and docs[0].year:
         base = docs[0].year
         resolved = sorted({base + _RELATIVE[w] for w in words})

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa.errors import QAError
+from qa.text.periods import plan_period
 
 if TYPE_CHECKING:
     from qa.text.lexicon import Lexicon
@@ -666,7 +667,8 @@ class EnglishReader:
         if plan is not None:
             n, number = plan
             names = _plan_names(number)
-            first, last = _plan_years(number)
+            period = plan_period(number)
+            first, last = period[0], period[-1]
             label = f"{first}–{last}年"
             searched = tuple(t for t in names if self.in_corpus(t))[:2] or names[:1]
             concept = Concept(" ".join(toks[i : i + n]), names, searched, "plan")
@@ -831,12 +833,6 @@ def _plan_names(number: int) -> tuple[str, ...]:
         return (f"{cn}五", f"第{cn}个五年规划", f"第{cn}个五年计划")
     # one-character short names (一五, 六五) are also pieces of years written 一九六五: only quoted
     return (f"第{cn}个五年计划", f"“{cn}五”", f"{cn}五计划")
-
-
-def _plan_years(number: int) -> tuple[int, int]:
-    """The years a plan covers: the first 1953-1957, the second 1958-1962, then every five from 1966."""
-    first = {1: 1953, 2: 1958}.get(number, 1966 + 5 * (number - 3))
-    return first, first + 4
 
 
 @lru_cache(maxsize=1)
