@@ -176,6 +176,25 @@ def test_english_intent_reaches_routing(documents_dir: Path) -> None:
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize(
+    ("question", "previous", "expected"),
+    [
+        ("What about 2024?", "What was Zhengzhou's GDP in 2023?", "What was Zhengzhou's GDP in 2024?"),
+        ("and in 2020?", "How many passengers did the airport handle in 2019?", "…handle in 2020?"),
+        ("那2024年呢？", "What was Zhengzhou's GDP in 2023?", "What was Zhengzhou's GDP in 2024?"),
+        ("what about jobs?", "What was Zhengzhou's GDP in 2023?", "jobs in 2023?"),
+        ("那2024年呢？", "2023年郑州GDP是多少？", "2024年郑州GDP是多少？"),  # Chinese as before
+    ],
+)
+def test_english_follow_ups(question: str, previous: str, expected: str) -> None:
+    from qa.search.understand import resolve_followup
+
+    got = resolve_followup(question, [previous])
+    assert got is not None
+    assert got.endswith(expected.lstrip("…")) if expected.startswith("…") else got == expected
+
+
+@pytest.mark.unit
 def test_domain_file_errors_say_what_to_fix(tmp_path: Path) -> None:
     bad = tmp_path / "domain.tsv"
     bad.write_text("GDP 地区生产总值\n", encoding="utf-8")

@@ -149,7 +149,7 @@ def resolve_followup(question: str, history: Sequence[str]) -> str | None:
         return None
     prev = history[-1]
     q = question.strip()
-    short = len(q) <= 14
+    short = len(q) <= 14 or len(q.split()) <= 4  # "那2024年呢？" / "and what about 2024?"
     looks_followup = bool(_FOLLOWUP_RE.match(q)) or q.rstrip("？?。 ").endswith("呢")
     if not (short and looks_followup):
         return None
@@ -157,10 +157,12 @@ def resolve_followup(question: str, history: Sequence[str]) -> str | None:
     core = re.sub(r"[呢吗？?。，,\s]+$", "", core).strip()
     new_years = extract_years(normalize_for_matching(core))
     prev_years_text = re.findall(r"(?:(?:19|20)\d\d|[〇零○一二三四五六七八九]{4})年|十[一二三四五六]五", prev)
+    # an English question names its years without 年 ("… GDP in 2023?")
+    prev_years_text = prev_years_text or re.findall(r"(?<![\d.])(?:19|20)\d\d(?![\d.])", prev)
     rest = core
     for y in re.findall(r"(?:(?:19|20)\d\d|[〇零○一二三四五六七八九]{4})年?|十[一二三四五六]五", core):
         rest = rest.replace(y, "")
-    rest = rest.strip(" 的")
+    rest = re.sub(r"(?i)\b(?:in|for|of|the|year)\b", "", rest).strip(" 的")
     if new_years and not rest:
         # only the period changed: same question, new year
         if prev_years_text:
@@ -168,7 +170,9 @@ def resolve_followup(question: str, history: Sequence[str]) -> str | None:
             year_text = re.findall(
                 r"(?:(?:19|20)\d\d|[〇零○一二三四五六七八九]{4})年?|十[一二三四五六]五", core
             )[0]
-            if not year_text.endswith("年") and not year_text.startswith("十"):
+            if prev_years_text[0].isdigit():  # an English question: its year without 年
+                year_text = year_text.removesuffix("年")
+            elif not year_text.endswith("年") and not year_text.startswith("十"):
                 year_text += "年"
             out = out.replace(prev_years_text[0], year_text, 1)
             for extra in prev_years_text[1:]:
@@ -178,6 +182,8 @@ def resolve_followup(question: str, history: Sequence[str]) -> str | None:
     if rest:
         # a new topic in the same period: keep the previous question's years and its question form
         years = "".join(prev_years_text[:1])
+        if years.isdigit() and not new_years:  # after an English question: "jobs in 2023?"
+            return f"{core} in {years}?"
         tail = "是多少？" if "多少" in prev else ("有哪些？" if "哪些" in prev else "？")
         return f"{years}{core}{tail}" if not new_years else f"{core}{tail}"
     return None
