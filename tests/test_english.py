@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from helpers import R2024, BuiltIndex
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from qa.index.builder import update_index
 from qa.index.store import IndexStore
@@ -281,3 +283,58 @@ def test_english_question_about_an_uncovered_year_is_refused(retriever: Retrieve
 def test_english_question_about_another_city_is_refused(retriever: Retriever) -> None:
     ans = retriever.ask("What was Wuhan's GDP growth rate in 2023?")
     assert ans.abstained and "武汉" in ans.query.other_places
+
+
+@pytest.mark.unit
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "the",
+                "14th",
+                "Five-Year",
+                "plan",
+                "1,000,000",
+                "2.5",
+                "billion",
+                "yuan",
+                "per",
+                "cent",
+                "%",
+                "1993-1997",
+                "from",
+                "2016",
+                "to",
+                "2020",
+                "郑州",
+                "2023年",
+                "GDP",
+                "r&d",
+                "5g",
+                "people's",
+                "-",
+                "'",
+                "x" * 40,
+                "9" * 30,
+                "first",
+                "fyp",
+                "in",
+                "was",
+                "to",
+                "be",
+                "new",
+                "urban",
+                "jobs",
+            ]
+        )
+        | st.text(max_size=12),
+        max_size=14,
+    )
+)
+def test_reading_never_fails_and_keeps_chinese_questions(reader: EnglishReader, words: list[str]) -> None:
+    question = normalize_for_matching(" ".join(words))
+    reading = read(reader, question)
+    assert isinstance(reading.text, str) and isinstance(reading.note(), str)
+    if not re.search("[a-z]", question):
+        assert reading.text == question
