@@ -273,6 +273,27 @@ def test_question_gets_answer_citing_the_right_report(
     page.context.close()
 
 
+def test_english_question_gets_the_chinese_sentence_with_its_citation(
+    app: AppProcess, browser: Browser
+) -> None:
+    """An English question is answered with the report's own Chinese sentence and its citation, and the
+    reply says which Chinese terms were searched."""
+    page = open_page(browser, app.url)
+    _, reply = ask(page, "What was Zhengzhou's GDP in 2023?")
+    docs = card_docs(reply)
+    assert docs and docs[0] == GDP_REPORT, docs
+    answer_line = reply.locator(".qa-answer").inner_text()  # type: ignore[attr-defined]
+    assert "[1]" in answer_line and "亿元" in answer_line, answer_line
+    sentence = answer_line.split("[1]")[0].strip()
+    assert re.search("[\u4e00-\u9fff]", sentence), answer_line  # the report's Chinese, not a translation
+    first = reply.locator(".qa-card").first  # type: ignore[attr-defined]
+    assert re.sub(r"\s+", "", sentence) in re.sub(r"\s+", "", first.locator(".qa-text").inner_text())
+    expect(first.locator(".qa-meta")).to_contain_text("行")  # cited with its line range
+    notes = " ".join(reply.locator(".qa-notes").all_inner_texts())  # type: ignore[attr-defined]
+    assert "按中文检索" in notes and "生产总值" in notes and "2023年" in notes, notes
+    page.context.close()
+
+
 def test_follow_up_question_is_read_with_the_previous_one(app: AppProcess, browser: Browser) -> None:
     """ "那2024年呢？" after a GDP question asks about GDP, and the reply says how it was read."""
     page = open_page(browser, app.url)

@@ -143,7 +143,8 @@ def update_index(
     from qa.ingest.loaders import Limits, use_limits
     from qa.ingest.metadata import METADATA_VERSION
     from qa.ingest.pipeline import document_files, process_document
-    from qa.text.lexicon import corpus_lexicon_data
+    from qa.text.english import TABLE_FILE, dictionary_table_for, table_is_current
+    from qa.text.lexicon import corpus_lexicon_data, genre_lexicon
 
     progress = progress or no_progress
     documents_dir, index_dir = Path(documents_dir), Path(index_dir)
@@ -238,6 +239,7 @@ def update_index(
             and not report.relabelled
             and previous.manifest.lexicon == lexicon
             and previous.manifest.metadata_version == METADATA_VERSION
+            and table_is_current(previous.path)
         ):
             report.passages_total = previous.manifest.passages
             report.seconds = time.perf_counter() - t_start
@@ -277,6 +279,19 @@ def update_index(
         report.passages_embedded = embedded
 
         t = time.perf_counter()
+        extra: dict[str, bytes] = {}
+        try:
+            # English questions are read with CC-CEDICT restricted to this corpus's words (qa.text.english)
+            extra[TABLE_FILE] = dictionary_table_for(
+                (p.embed_text for d in inputs for p in d.passages),
+                genre_lexicon().extended(lexicon, "the corpus lexicon"),
+                previous.path if previous is not None else None,
+            )
+        except QAError as exc:
+            progress(f"{exc} English questions are read with the domain phrases only.", None)
+        timings["english"] = time.perf_counter() - t
+
+        t = time.perf_counter()
         vectors = (
             np.concatenate([d.vectors for d in inputs if d.vectors is not None], axis=0)
             if inputs
@@ -295,6 +310,7 @@ def update_index(
             build_seconds=time.perf_counter() - t_start,
             timings=timings,
             progress=progress,
+            extra_files=extra,
         )
         timings["write"] = time.perf_counter() - t
         report.written = True

@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,8 +113,12 @@ def write_version(
     build_seconds: float,
     timings: dict[str, float] | None = None,
     progress: Progress = no_progress,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> Path:
-    """Write a complete new version and atomically make it the live one."""
+    """Write a complete new version and atomically make it the live one.
+
+    `extra_files`: more files of the version (name -> bytes), listed and checksummed like the others.
+    """
     index_dir.mkdir(parents=True, exist_ok=True)
     tmp = index_dir / f".building-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
@@ -134,6 +138,8 @@ def write_version(
         (tmp / "sources").mkdir()
         for d in docs:
             write_file(tmp / "sources" / f"{d.sha256}.txt", d.original_text.encode("utf-8"))
+        for name, data in (extra_files or {}).items():
+            write_file(tmp / name, data)
         files: dict[str, dict[str, Any]] = {}
         for p in sorted(tmp.rglob("*")):
             if p.is_file():

@@ -7,6 +7,7 @@ import re
 from functools import cached_property
 
 from qa.index.store import IndexStore
+from qa.text.english import EnglishReader
 from qa.text.lexicon import Lexicon, genre_lexicon
 from qa.text.normalize import normalize_for_matching
 from qa.text.periods import arabic_years
@@ -26,6 +27,8 @@ class CorpusView:
         self._by_file = {i.file: i for i in self.catalog}
         base = lexicon or genre_lexicon().extended(store.manifest.lexicon, "the corpus lexicon")
         self.lexicon = base.for_corpus([i.place for i in self.catalog], [i.title for i in self.catalog])
+        if self.lexicon.english is None:  # English is read with this index version's dictionary table
+            self.lexicon = self.lexicon.with_english(EnglishReader.for_index_version(store.path))
         self._norm: dict[int, str] = {}
         self._sentences: dict[int, list[str]] = {}
         self._section: dict[int, str] = {}

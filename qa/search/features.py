@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from qa.search.answer import asked_unit_pattern, asks_quantity
 from qa.search.corpus import CorpusView
 from qa.search.understand import Route
-from qa.text.tokenize import char_bigrams, numbers
+from qa.text.english import read_english
+from qa.text.tokenize import char_bigrams, numbers, tokenize
 from qa.types import Passage, Query
 
 FEATURES = (
@@ -38,6 +39,13 @@ FEATURES = (
     "route_fit",  # the document plans for the year of a target question / looks back on a result's year
     "route_misfit",  # the opposite
     "unit",  # a number with the unit the question asks for (多少家 -> "1980家") is in the passage
+    # Questions asked in English (qa.text.english reads their words into the corpus's Chinese); all 0 for
+    # a Chinese question. Written as their own signals so the fit can weigh them per language.
+    "en_share",  # share of the question's letters that are Latin (1 for English): calibrates abstention
+    "en_domain",  # idf-weighted share of the question's report phrases, plans and amounts the passage renders
+    "en_dict",  # idf-weighted share of its dictionary-read words the passage renders (noisier)
+    "en_sentence",  # the share of all of them that the passage's best sentence renders
+    "en_dense",  # en_share x dense_gap: how far the passage is from the best dense match, for English
 )
 _DIGIT = re.compile(r"\d")
 
@@ -132,3 +140,45 @@ def add_features(
         f["sentence"] = best
         f["sentence_num"] = best_num
         f["unit"] = 1.0 if unit_re is not None and unit_re.search(text) else 0.0
+    add_english_features(query, view, cands)
+
+
+def add_english_features(query: Query, view: CorpusView, cands: Sequence[Candidate]) -> None:
+    """The en_* signals: how much of an English question's reading (its Chinese renderings) a passage
+    holds, and how English the question is (read after the other signals: en_dense uses dense_gap)."""
+    reading = read_english(query.normalized, view.lexicon)
+    names = ("en_share", "en_domain", "en_dict", "en_sentence", "en_dense")
+    if not reading.english:
+        for c in cands:
+            c.features.update(dict.fromkeys(names, 0.0))
+        return
+    idf = view.idf
+    lex = view.lexicon
+    # each concept: the renderings that count as present (a dictionary reading only its searched ones),
+    # weighted by the rarest corpus word among them, so "郑州"-like common words count little
+    concepts: list[tuple[tuple[str, ...], float, bool]] = []
+    for con in reading.concepts:
+        alts = con.chinese if con.source != "dictionary" else con.searched
+        alts = tuple(a for a in alts if a and a not in lex.designators)
+        if not alts:
+            continue
+        toks = [t for a in alts for t in (tokenize(a, normalized=True) or [a])]
+        weight = max((lex.term_weight(t, idf) for t in toks), default=1.0)
+        concepts.append((alts, weight, con.source == "dictionary"))
+    dom_total = sum(w for _, w, d in concepts if not d) or 1.0
+    dict_total = sum(w for _, w, d in concepts if d) or 1.0
+    all_total = sum(w for _, w, _ in concepts) or 1.0
+    share = reading.share
+    for c in cands:
+        text = view.norm_text(c.row)
+        present = [(alts, w, d) for alts, w, d in concepts if any(a in text for a in alts)]
+        f = c.features
+        f["en_share"] = share
+        f["en_domain"] = sum(w for _, w, d in present if not d) / dom_total
+        f["en_dict"] = sum(w for _, w, d in present if d) / dict_total
+        best = 0.0
+        if present:
+            for sent in view.sentences(c.row):
+                best = max(best, sum(w for alts, w, _ in present if any(a in sent for a in alts)) / all_total)
+        f["en_sentence"] = best
+        f["en_dense"] = share * f.get("dense_gap", 0.0)

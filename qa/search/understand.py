@@ -10,6 +10,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from qa.errors import QAError
+from qa.text.english import read_english
 from qa.text.lexicon import Lexicon, genre_lexicon
 from qa.text.normalize import normalize_for_matching
 from qa.text.periods import NPC_NAMED_RE, cn_number, npc_session_year, plans_named
@@ -174,7 +175,7 @@ def resolve_followup(question: str, history: Sequence[str]) -> str | None:
         return None
     prev = history[-1]
     q = question.strip()
-    short = len(q) <= 14
+    short = len(q) <= 14 or len(q.split()) <= 4  # "那2024年呢？" / "and what about 2024?"
     looks_followup = bool(_FOLLOWUP_RE.match(q)) or q.rstrip("？?。 ").endswith("呢")
     if not (short and looks_followup):
         return None
@@ -182,10 +183,12 @@ def resolve_followup(question: str, history: Sequence[str]) -> str | None:
     core = re.sub(r"[呢吗？?。，,\s]+$", "", core).strip()
     new_years = extract_years(normalize_for_matching(core))
     prev_years_text = re.findall(r"(?:(?:19|20)\d\d|[〇零○一二三四五六七八九]{4})年|十[一二三四五六]五", prev)
+    # an English question names its years without 年 ("… GDP in 2023?")
+    prev_years_text = prev_years_text or re.findall(r"(?<![\d.])(?:19|20)\d\d(?![\d.])", prev)
     rest = core
     for y in re.findall(r"(?:(?:19|20)\d\d|[〇零○一二三四五六七八九]{4})年?|十[一二三四五六]五", core):
         rest = rest.replace(y, "")
-    rest = rest.strip(" 的")
+    rest = re.sub(r"(?i)\b(?:in|for|of|the|year)\b", "", rest).strip(" 的")
     if new_years and not rest:
         # only the period changed: same question, new year
         if prev_years_text:
@@ -193,7 +196,9 @@ def resolve_followup(question: str, history: Sequence[str]) -> str | None:
             year_text = re.findall(
                 r"(?:(?:19|20)\d\d|[〇零○一二三四五六七八九]{4})年?|十[一二三四五六]五", core
             )[0]
-            if not year_text.endswith("年") and not year_text.startswith("十"):
+            if prev_years_text[0].isdigit():  # an English question: its year without 年
+                year_text = year_text.removesuffix("年")
+            elif not year_text.endswith("年") and not year_text.startswith("十"):
                 year_text += "年"
             out = out.replace(prev_years_text[0], year_text, 1)
             for extra in prev_years_text[1:]:
@@ -203,6 +208,8 @@ def resolve_followup(question: str, history: Sequence[str]) -> str | None:
     if rest:
         # a new topic in the same period: keep the previous question's years and its question form
         years = "".join(prev_years_text[:1])
+        if years.isdigit() and not new_years:  # after an English question: "jobs in 2023?"
+            return f"{core} in {years}?"
         tail = "是多少？" if "多少" in prev else ("有哪些？" if "哪些" in prev else "？")
         return f"{years}{core}{tail}" if not new_years else f"{core}{tail}"
     return None
@@ -349,15 +356,18 @@ def understand(
         notes.append(f"追问理解为：{rewritten}")
         text = rewritten
     norm = normalize_for_matching(text)
+    # English words read into the corpus's Chinese (qa.text.english); `zh` is `norm` for a Chinese question
+    english = read_english(norm, lexicon)
+    zh = english.text
     filters = _check_filters(filters, catalog)
     # a year that only names a report (1981年的报告) points at that report; the other years are asked about
-    reports, asked = reports_named(norm)
+    reports, asked = reports_named(zh)
     years = extract_years(asked)
-    years, relative_note = _relative_years(norm, years, filters, catalog, reports)
+    years, relative_note = _relative_years(zh, years, filters, catalog, reports)
     if relative_note:
         notes.append(relative_note)
-    kinds = extract_kinds(norm)
-    want = intent(norm)
+    kinds = extract_kinds(zh)
+    want = intent(zh)
     base = base_years(asked)
     route_years = [y for y in years if y not in base] or years
     routes = route(route_years, kinds, want, catalog, reports)
@@ -375,7 +385,7 @@ def understand(
     uncovered = sorted(
         {y for g in [*asked_groups, *([r] for r in reports)] if not any(is_covered(y) for y in g) for y in g}
     )
-    others = lexicon.other_places(norm)
+    others = lexicon.other_places(zh)
     query = Query(
         text=text,
         normalized=norm,
@@ -387,9 +397,11 @@ def understand(
         uncovered_years=uncovered,
         intent=want,
         other_places=others,
-        terms=search_terms(norm, {*years, *reports}, lexicon),
+        terms=search_terms(zh, {*years, *reports}, lexicon),
         reports=reports,
     )
+    if english.note():
+        notes.append(english.note())
 
     def title(file: str) -> str:
         info = ci.by_file.get(file)

@@ -53,7 +53,8 @@ EXAMPLES = [
     "2023年郑州GDP是多少？",
     "十四五期间要建成哪些国家级平台？",
     "2024年郑州计划新增城镇就业多少人？",
-    "What was Zhengzhou's GDP in 2023?",
+    "How many passengers did Zhengzhou airport handle in 2019?",
+    "2024年 new urban jobs target?",
 ]
 
 CSS = """
@@ -297,7 +298,10 @@ def chatbot(**kwargs: Any) -> gr.Chatbot:
         latex_delimiters=[],  # "$" in report text must not start math
         feedback_options=None,
         buttons=["copy"],
-        placeholder="请输入关于郑州政府报告的问题，例如“2023年郑州GDP是多少？”",
+        placeholder=(
+            "请输入关于郑州政府报告的问题，例如“2023年郑州GDP是多少？”"
+            " · Questions in English work too: “What was Zhengzhou's GDP in 2023?”"
+        ),
         **kwargs,
     )
 
@@ -468,7 +472,7 @@ def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
         with gr.Row(equal_height=True):
             question = gr.Textbox(
                 show_label=False,
-                placeholder="输入问题，回车发送（中文或英文）",
+                placeholder="输入问题，回车发送（中文或英文）· Ask in Chinese or English, Enter to send",
                 elem_id="qa-question",
                 scale=5,
                 max_length=2000,

@@ -52,6 +52,9 @@ class Lexicon:
     # what the corpus is about: set by for_corpus and by a corpus file's [places] home
     home: frozenset[str] = frozenset()
     national: bool = False
+    # how English words of a question are read into this corpus's Chinese (qa.text.english.EnglishReader);
+    # None: the domain phrases alone
+    english: Any = None
 
     # -- loading ----------------------------------------------------------------------------
     @classmethod
@@ -115,6 +118,10 @@ class Lexicon:
             national=self.national or national,
             designators=self.designators | frozenset(named) | frozenset(full_names),
         )
+
+    def with_english(self, reader: Any) -> Lexicon:
+        """This lexicon reading English with `reader` (an index version's dictionary table)."""
+        return replace(self, english=reader)
 
     # -- places -----------------------------------------------------------------------------
     @property
