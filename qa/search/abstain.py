@@ -7,7 +7,9 @@ with the nearest passages shown for the reader to judge).
 
 Rules that refuse with or without a reranker:
 
-- nothing was found, or the question has no words (only digits and symbols: ``{{7*7}}``);
+- nothing was found, or the question has no words (only digits and symbols: ``{{7*7}}``), or it is
+  code rather than a question (``' OR 1=1; DROP TABLE passages;--``, ``<script>``: the probes of
+  someone testing the input);
 - the question names years no document covers (and no explicit filter);
 - it asks what was achieved (实际完成, 增长了) in a year no document looks back on: the reports hold
   only plans for it (2025年实际完成的地区生产总值, asked of reports delivered up to 2024);
@@ -17,23 +19,26 @@ Rules that refuse with or without a reranker:
 - no sentence of the top passages was found to answer with.
 
 A line about another year than the one asked (the year of a sentence is often implicit: "过去一年" in
-the 2024 report is 2023, a target is about the years its report plans for) is never stated as the
-answer: it is shown as the nearest material with the year it is for, and refused when the calibrated
-confidence is also low.
+the 2024 report is 2023, a target is about the years its report plans for) is not an answer: the reply
+is a refusal that names the year the nearest figure is for ("资料中没有找到2019年的数字。最接近的是
+2023年的：…[1]"), with or without a reranker.
 
 With the default (feature) reranker the calibrated confidence that the line holds the answer (the
 answer model of qa.search.answer, calibrated by qa.eval.calibrate) also decides: under its refusal
 threshold the reply is a refusal, under its unsure threshold the line is marked unsure. Before an answer
 model is calibrated, the reranker's own calibrated probability that the top passage answers is compared
-with its fitted threshold instead. The reranker passed in is the one that ranked this question, so
+with its fitted threshold instead, as it is for a question without Chinese (the answer model is
+calibrated on Chinese questions; an English question keeps the reranker's threshold until it is
+calibrated too). The reranker passed in is the one that ranked this question, so
 turning reranking off for one call (the chat's checkbox, ``rerank=False``) or using a cross-encoder never
 applies a threshold fitted for the default reranker's order to anything else: those replies are refused
-by the rules above only, and marked unsure only for a year that does not match.
+by the rules above and for a year that does not match only, and never marked unsure.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from qa.search.answer import AnswerLine, AnswerModel, abstain_text, refusal_text, unsure_text
@@ -58,6 +63,8 @@ def rule_refusal(query: Query, top: Candidate | None, view: CorpusView) -> str:
         return "nothing found"
     if not any(ch.isalpha() for ch in query.normalized):
         return "no words"
+    if _looks_like_code(query.text):
+        return "not a question"
     if query.uncovered_years and not query.filters:
         return "uncovered year"
     if (
@@ -96,7 +103,7 @@ def decide(
     reason = rule_refusal(query, top, view)
     if reason:
         return Verdict(True, False, reason)
-    calibrated = isinstance(reranker, FeatureReranker) and model.calibrated
+    calibrated = isinstance(reranker, FeatureReranker) and model.calibrated and _has_chinese(query.text)
     if not calibrated and top is not None and _reranker_refuses(top, reranker):
         return Verdict(True, False, "low confidence")
     return judge(line, model, calibrated)
@@ -106,11 +113,12 @@ def judge(line: AnswerLine | None, model: AnswerModel, calibrated: bool) -> Verd
     """The answer model's part of the decision, once the rules have let the question through."""
     if line is None or not line.text:
         return Verdict(True, False, "nothing fits")
+    if line.year_conflict:
+        # a figure for another year is not an answer: the refusal says which year the nearest one is for
+        return Verdict(True, False, "other year")
     conf = line.confidence if calibrated else None
     if conf is not None and model.refuse_below is not None and conf < model.refuse_below:
-        return Verdict(True, False, "other year" if line.year_conflict else "low confidence")
-    if line.year_conflict:
-        return Verdict(False, True, "other year")
+        return Verdict(True, False, "low confidence")
     if conf is not None and model.unsure_below is not None and conf < model.unsure_below:
         return Verdict(False, True, "low confidence")
     return Verdict(False, False, "")
@@ -142,6 +150,23 @@ def _reranker_refuses(top: Candidate, reranker: Reranker | None) -> bool:
         threshold = reranker.abstain_threshold
         return p is not None and threshold is not None and p < threshold
     return False
+
+
+_SQL = re.compile(
+    r"(?i)\b(?:select|drop|insert|delete|update|union|alter|exec)\b.{0,40}\b(?:table|from|into|set|select|database)\b"
+)
+_PROBE = re.compile(r"(?i)\{\{|\}\}|\$\{|<\s*/?\s*(?:script|img|iframe|svg)\b|;\s*--|'\s*or\s+\d+\s*=\s*\d+")
+
+
+def _has_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def _looks_like_code(text: str) -> bool:
+    # no Chinese at all, and a template or markup probe, or SQL with its punctuation
+    if _has_chinese(text):
+        return False
+    return bool(_PROBE.search(text)) or (bool(_SQL.search(text)) and bool(re.search(r"[;=*'`]|--", text)))
 
 
 _LOOKED_BACK: dict[int, tuple[object, frozenset[int]]] = {}

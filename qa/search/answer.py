@@ -213,7 +213,10 @@ def asks_quantity(normalized_question: str) -> bool:
 # ---- the year a sentence is about ----------------------------------------------------------------------
 
 _CN_YEAR_DIGIT = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {"零": "0", "○": "0"}
-_YEAR_IN_TEXT = re.compile(r"((?:19|20)\d\d|[〇零○一二三四五六七八九]{4})\s*年(?!代)")
+_YEAR_IN_TEXT = re.compile(r"((?:1[89]|20)\d\d|[〇零○一二三四五六七八九]{4})\s*年(?!代)")
+_YEAR_RANGE = re.compile(
+    r"((?:1[89]|20)\d\d|[〇零○一二三四五六七八九]{4})\s*年?\s*(?:-|—|–|~|至|到)\s*((?:1[89]|20)\d\d|[〇零○一二三四五六七八九]{4})\s*年"
+)
 # 一五 … 十四五 as a plan period; not inside a year written in Chinese digits (一九五八 holds 九五)
 _PLAN_PERIOD = re.compile(
     r"(?<![〇零○一二三四五六七八九十])([一二三四五六七八九]|十[一二三四五六]?)五(?![〇零○一二三四五六七八九十])"
@@ -229,7 +232,7 @@ _TARGET_CUES = re.compile(
     r"努力|务必|必须|应当|力求|左右|以上|以内|不低于|到(?:19|20)\d\d年|[一二三四五六七八九十]+五(?:”)?(?:期间|时期)"
 )
 _RESULT_CUES = re.compile(
-    r"完成了?|实现了|达到了|达|增长了|增加了|下降了|提高了|比上年|同比|累计|全年|已经|已|取得|建成|获批|入选|"
+    r"完成了?|实现了|达到了|增长了|增加了|下降了|提高了|比上年|同比|累计|全年|已经|已|取得|建成|获批|入选|"
     r"成功|首次|跃居|位居|居全国|过去一年|五年来|去年|\d+\.\d+\s*(?:%|亿|万)"
 )
 
@@ -274,6 +277,50 @@ def stated_years(norm: str) -> set[int]:
     return out
 
 
+_DOC_NAME_AFTER = re.compile(r"(?:”|\")?(?:规划纲要|规划|纲要|计划的?报告|计划草案)")
+
+
+_REPORT_AFTER = re.compile(
+    r"\s*年?\s*(?:的)?(?:政府工作报告|工作报告|计划报告|预算报告|报告|规划纲要|纲要|计划草案)"
+)
+
+
+def asked_years(query: Query) -> set[int]:
+    """The years a question asks about, for the answer line: the years it names (also those routing
+    ignores: 英国在一八八○年), else the plan periods it names (“十三五”末, 一五计划: 1953-1957). A year
+    it only compares to (比2015年) is not asked, nor a year or plan period that names the report
+    (据1985年的报告, 1959年政府工作报告说, 十四五规划纲要中); a question whose only years name its report
+    asks about no year."""
+    q = query.normalized
+    mentions: list[tuple[int, int, int]] = [  # (year, start, end)
+        (y, m.start(), m.end())
+        for m in _YEAR_IN_TEXT.finditer(q)
+        if 1800 <= (y := _year_value(m.group(1))) <= 2100
+    ]
+    for y in query.years:
+        mentions += [(y, m.start(), m.end()) for m in re.finditer(str(y), q)]
+    named: set[int] = set()
+    dropped = False
+    for y, a, b in mentions:
+        if q[max(0, a - 2) : a].endswith(("比", "较", "与", "同")) or _REPORT_AFTER.match(q, b):
+            dropped = True
+            continue
+        named.add(y)
+    for m in _YEAR_RANGE.finditer(q):
+        a, b = _year_value(m.group(1)), _year_value(m.group(2))
+        if a < b <= a + 15:
+            named.update(range(a, b + 1))
+    if named:
+        return named
+    periods: set[int] = set()
+    for rx in (_NTH_PLAN, _PLAN_PERIOD):
+        for m in rx.finditer(q):
+            if _DOC_NAME_AFTER.match(q, m.end()) and not m.group(0).rstrip('”"').endswith("末"):
+                continue
+            periods |= stated_years(m.group(0))
+    return periods if periods or dropped else set(query.years)
+
+
 def mode_score(norm: str) -> int:
     """Plan words minus outcome words in a sentence: > 0 reads as a target, < 0 as a result."""
     return len(_TARGET_CUES.findall(norm)) - len(_RESULT_CUES.findall(norm))
@@ -286,12 +333,25 @@ def sentence_mode(norm: str, passage_score: int = 0) -> str:
     return "target" if s > 0 else "result" if s < 0 else ""
 
 
+# a result stated for a whole period under review, not for its last year
+_PERIOD_CUE = re.compile(r"五年|[一二三四五六七八九十]+五|累计|年均|平均每年|这些年|几年来|多年来|期间")
+
+
+def _reviewed(norm: str, info: DocumentInfo) -> set[int]:
+    # a report that looks back on several years (the 2021 report: 2020 and the whole 13th plan) states a
+    # result for the last of them unless the sentence speaks of the period ("五年来", "累计", "年均")
+    if len(info.looks_back) > 1 and not _PERIOD_CUE.search(norm):
+        return {max(info.looks_back)}
+    return set(info.looks_back)
+
+
 def implicit_years(
-    norm: str, heading: str, info: DocumentInfo | None, passage_score: int = 0
+    norm: str, heading: str, info: DocumentInfo | None, passage_score: int = 0, score: int | None = None
 ) -> tuple[set[int], str]:
     """The years a sentence is about when it names none, and why: relative words ('过去一年' in the 2024
     report is 2023), a heading's year ('一、2023年工作回顾'), or the document's metadata (a target is
-    about the years it plans for, a result about the years it looks back on)."""
+    about the years it plans for, a result about the years it looks back on). `score`: the sentence's
+    mode_score when already known."""
     if info is not None and info.year:
         rel = {info.year + d for w, d in _RELATIVE_YEAR if w in norm}
         if rel:
@@ -301,11 +361,18 @@ def implicit_years(
         return hy, "heading"
     if info is None:
         return set(), ""
-    mode = sentence_mode(norm, passage_score)
+    if info.plans_for and not info.looks_back:
+        return set(
+            info.plans_for
+        ), "plans_for"  # a document that only plans (a news item on the year's targets)
+    if info.looks_back and not info.plans_for:
+        return _reviewed(norm, info), "looks_back"
+    lean = (mode_score(norm) if score is None else score) or passage_score
+    mode = "target" if lean > 0 else "result" if lean < 0 else ""
     if mode == "target" and info.plans_for:
         return set(info.plans_for), "plans_for"
     if mode == "result" and info.looks_back:
-        return set(info.looks_back), "looks_back"
+        return _reviewed(norm, info), "looks_back"
     return set(), ""
 
 
@@ -355,6 +422,7 @@ ANSWER_FEATURES = (
     "novel",  # share of the sentence's characters that are not in the question (a restatement answers nothing)
     "length",  # log of the sentence length over 40 characters
     "short",  # under 15 characters
+    "table",  # a table row (figures and spaces, no clause punctuation): reads badly as an answer
     "first",  # the first sentence of its passage
 )
 
@@ -419,8 +487,7 @@ class _Ask:
 def _read(query: Query, view: CorpusView) -> _Ask:
     lex, idf = view.lexicon, view.idf
     terms = [(t, lex.alternatives(t), lex.term_weight(t, idf)) for t in query.terms if t.strip()]
-    # the years asked, also those routing ignores (英国在一八八○年, 一五计划: 1953-1957)
-    years = set(query.years) | {y for y in stated_years(query.normalized) if 1800 <= y <= 2100}
+    years = asked_years(query)
     ystr = {str(y) for y in years}
     content = query.normalized
     for y in ystr:
@@ -458,81 +525,161 @@ def _missing_key(ask: _Ask, text: str) -> float:
     return max(missing, default=0.0) / top
 
 
+@dataclass(frozen=True)
+class _Sentence:
+    """What a sentence says whatever the question (read once per passage and cached)."""
+
+    text: str
+    norm: str
+    units: frozenset[str]  # units of its figures
+    n_qty: int
+    digits: bool
+    stated: frozenset[int]
+    mode: int  # mode_score
+    cues: frozenset[str]  # "list", "name", "reason", "means", "def", "time"
+    chars: tuple[str, ...]  # its letters and digits
+    table: bool  # a table row rather than prose
+
+
+_BRACKETED_FIGURE = re.compile(r"\[\s*\d")
+
+
+def _is_table_row(norm: str) -> bool:
+    # figures separated by spaces or brackets and hardly any clause punctuation: a row of a table
+    figures = len(re.findall(r"\d+(?:\.\d+)?", norm))
+    clause_marks = sum(norm.count(c) for c in "，,、；;。")
+    return figures >= 4 and clause_marks <= figures // 4
+
+
+@lru_cache(maxsize=4096)
+def _heading(section_path: str) -> str:
+    return normalize_for_matching(section_path)
+
+
+@lru_cache(maxsize=4096)
+def _read_passage(text: str) -> tuple[_Sentence, ...]:
+    out = []
+    for orig, norm in passage_sentences(text):
+        if _BRACKETED_FIGURE.search(orig):
+            continue  # a table cell like [65.77] would read as a citation marker in the line
+        qty = quantities(norm)
+        cues = {
+            name
+            for name, rx, src in (
+                ("list", _LIST_CUE, norm),
+                ("name", _NAME_CUE, orig),
+                ("reason", _REASON_CUE, norm),
+                ("means", _MEANS_CUE, norm),
+                ("def", _DEF_CUE, norm),
+                ("time", _TIME_CUE, norm),
+            )
+            if rx.search(src)
+        }
+        out.append(
+            _Sentence(
+                orig,
+                norm,
+                frozenset(q.unit for q in qty),
+                len(qty),
+                bool(_AR_ANY.search(norm)),
+                frozenset(stated_years(norm)),
+                mode_score(norm),
+                frozenset(cues),
+                tuple(c for c in norm if c.isalnum()),
+                _is_table_row(norm),
+            )
+        )
+    return tuple(out)
+
+
 def candidate_spans(query: Query, hits: Sequence[Hit], view: CorpusView, top: int = 5) -> list[Span]:
-    """Every sentence of the top hits with its ANSWER_FEATURES filled in."""
+    """Every sentence of the top hits with its ANSWER_FEATURES filled in (reading only their passages,
+    signals and ranks, so the same model serves any reranker)."""
     ask = _read(query, view)
     form = ask.form
+    asked = ask.years
+    open_q = 0.0 if form.number else 1.0
+    wanted = {
+        "list": form.listing,
+        "name": form.name,
+        "reason": form.reason,
+        "means": form.means,
+        "def": form.definition,
+        "time": form.time,
+    }
     spans: list[Span] = []
     for i, h in enumerate(hits[:top]):
         p = h.passage
         info = view.info(p.doc)
-        heading = normalize_for_matching(p.section_path)
+        heading = _heading(p.section_path)
         sig = h.signals
-        sents = passage_sentences(p.text)
-        pscore = sum(mode_score(n) for _, n in sents)
+        sents = _read_passage(p.text)
+        pscore = sum(x.mode for x in sents)
+        hit_f = {
+            "rank1": 1.0 if i == 0 else 0.0,
+            "rank_rr": 1.0 / (i + 1),
+            "hit_cov": float(sig.get("coverage", 0.0)),
+            "hit_dense_gap": float(sig.get("dense_gap", 0.0)),
+            "hit_bm25": float(sig.get("bm25", 0.0)),
+            "hit_sentence": float(sig.get("sentence", 0.0)),
+            "hit_route_fit": float(sig.get("route_fit", 0.0)),
+            "hit_route_misfit": float(sig.get("route_misfit", 0.0)),
+        }
+        covs = [_coverage(ask, x.norm) for x in sents]
         prev_norm = ""
-        covs = [_coverage(ask, n) for _, n in sents]
-        for j, (text, norm) in enumerate(sents):
-            f: dict[str, float] = {}
-            f["rank1"] = 1.0 if i == 0 else 0.0
-            f["rank_rr"] = 1.0 / (i + 1)
-            f["hit_cov"] = float(sig.get("coverage", 0.0))
-            f["hit_dense_gap"] = float(sig.get("dense_gap", 0.0))
-            f["hit_bm25"] = float(sig.get("bm25", 0.0))
-            f["hit_sentence"] = float(sig.get("sentence", 0.0))
-            f["hit_route_fit"] = float(sig.get("route_fit", 0.0))
-            f["hit_route_misfit"] = float(sig.get("route_misfit", 0.0))
+        for j, x in enumerate(sents):
+            norm = x.norm
+            f = dict(hit_f)
             cov = covs[j]
-            f["cov_next"] = covs[j + 1] if j + 1 < len(covs) else 0.0
-            f["cov_prev"] = covs[j - 1] if j > 0 else 0.0
-            ctx = _coverage(ask, heading + "\n" + prev_norm + norm)
+            context = heading + "\n" + prev_norm + norm
+            ctx = _coverage(ask, context)
             f["cov"] = cov
             f["cov_ctx"] = ctx
             f["cov_gain"] = max(0.0, ctx - cov)
-            f["miss_key"] = _missing_key(ask, heading + "\n" + prev_norm + norm)
+            f["cov_next"] = covs[j + 1] if j + 1 < len(covs) else 0.0
+            f["cov_prev"] = covs[j - 1] if j > 0 else 0.0
+            f["open_cov"] = open_q * cov
+            f["open_cov_prev"] = open_q * f["cov_prev"]
+            f["open_cov_next"] = open_q * f["cov_next"]
+            f["miss_key"] = _missing_key(ask, context)
             f["bigram"] = sum(1 for b in ask.bigrams if b in norm) / len(ask.bigrams) if ask.bigrams else 0.0
             f["qnum"] = sum(1 for n in ask.numbers if n in norm) / len(ask.numbers) if ask.numbers else 0.0
-            qty = quantities(norm)
-            has_fig = bool(qty) or bool(_AR_ANY.search(norm) and form.number)
+            has_fig = bool(x.n_qty) or (x.digits and form.number)
             f["num_fit"] = 1.0 if form.number and has_fig else 0.0
             f["num_miss"] = 1.0 if form.number and not has_fig else 0.0
-            unit_ok = bool(form.units) and any(q.unit in form.units for q in qty)
+            unit_ok = bool(form.units) and bool(x.units.intersection(form.units))
             f["unit_fit"] = 1.0 if unit_ok else 0.0
-            f["unit_miss"] = 1.0 if form.units and qty and not unit_ok else 0.0
-            f["n_qty"] = math.log1p(len(qty))
-            f["list_fit"] = 1.0 if form.listing and _LIST_CUE.search(norm) else 0.0
-            f["name_fit"] = 1.0 if form.name and _NAME_CUE.search(text) else 0.0
-            f["reason_fit"] = 1.0 if form.reason and _REASON_CUE.search(norm) else 0.0
-            f["means_fit"] = 1.0 if form.means and _MEANS_CUE.search(norm) else 0.0
-            f["def_fit"] = 1.0 if form.definition and _DEF_CUE.search(norm) else 0.0
-            f["time_fit"] = 1.0 if form.time and _TIME_CUE.search(norm) else 0.0
-            stated = stated_years(norm)
-            implicit, how = implicit_years(norm, heading, info, pscore)
-            if stated:
-                years, how = stated, "stated"
-            else:
-                years = implicit
-            asked = ask.years
+            f["unit_miss"] = 1.0 if form.units and x.n_qty and not unit_ok else 0.0
+            f["n_qty"] = math.log1p(x.n_qty)
+            for cue, feat in (
+                ("list", "list_fit"),
+                ("name", "name_fit"),
+                ("reason", "reason_fit"),
+                ("means", "means_fit"),
+                ("def", "def_fit"),
+                ("time", "time_fit"),
+            ):
+                f[feat] = 1.0 if wanted[cue] and cue in x.cues else 0.0
+            stated = set(x.stated)
+            implicit, how = implicit_years(norm, heading, info, pscore, x.mode)
+            years, how = (stated, "stated") if stated else (implicit, how)
             f["year_exp_fit"] = len(stated & asked) / len(stated) if asked and stated else 0.0
             f["year_exp_other"] = 1.0 if asked and stated and not stated & asked else 0.0
             f["year_imp_fit"] = (
                 len(implicit & asked) / len(implicit) if asked and not stated and implicit else 0.0
             )
             f["year_imp_other"] = 1.0 if asked and not stated and implicit and not implicit & asked else 0.0
-            mode = sentence_mode(norm, pscore)
+            mode = "target" if (x.mode or pscore) > 0 else "result" if (x.mode or pscore) < 0 else ""
             f["mode_fit"] = 1.0 if mode and mode == ask.intent else 0.0
             f["mode_misfit"] = 1.0 if mode and ask.intent and mode != ask.intent else 0.0
-            chars = [c for c in norm if c.isalnum()]
+            chars = x.chars
             f["novel"] = sum(1 for c in chars if c not in ask.chars) / len(chars) if chars else 0.0
-            f["length"] = math.log(max(len(norm), 4) / 40.0)
-            open_q = 0.0 if form.number else 1.0
-            f["open_cov"] = open_q * cov
-            f["open_cov_prev"] = open_q * f["cov_prev"]
-            f["open_cov_next"] = open_q * f["cov_next"]
             f["open_novel"] = open_q * f["novel"]
+            f["length"] = math.log(max(len(norm), 4) / 40.0)
             f["short"] = 1.0 if len(norm) < 15 else 0.0
+            f["table"] = 1.0 if x.table else 0.0
             f["first"] = 1.0 if j == 0 else 0.0
-            spans.append(Span(i, j, text, norm, f, years, how, 0.0, frozenset(asked)))
+            spans.append(Span(i, j, x.text, norm, f, years, how, 0.0, frozenset(asked)))
             prev_norm = norm
     return spans
 
@@ -806,14 +953,18 @@ def compose(
     line = AnswerLine("", ranked=ranked)
     if not ranked:
         return line
+    if _other_year(ranked[0]):
+        # a figure for another year is no answer: a close candidate about the year asked goes first
+        fits = [s for s in ranked if s.years & s.asked_years and s.score >= ranked[0].score - YEAR_SWITCH]
+        if fits:
+            ranked.remove(fits[0])
+            ranked.insert(0, fits[0])
     best = ranked[0]
     line.span = best
     line.asked_years = sorted(best.asked_years)
     ask = _read(query, view)
     passages = "\n".join(
-        normalize_for_matching(h.passage.section_path)
-        + "\n"
-        + "".join(n for _, n in passage_sentences(h.passage.text))
+        _heading(h.passage.section_path) + "\n" + "".join(x.norm for x in _read_passage(h.passage.text))
         for h in hits[:top]
     )
     line.inputs = model.confidence_inputs(ranked, answer_p, _missing_key(ask, passages))
@@ -828,9 +979,17 @@ def compose(
         if follow and len(shown) + len(follow[0].text) < 260:
             text = f"{shown}[{best.hit + 1}]{follow[0].text}[{best.hit + 1}]"
     line.text = text
-    if best.asked_years and best.years and not best.years & best.asked_years:
+    if _other_year(best):
         line.other_years = sorted(best.years)
     return line
+
+
+# how far below the best candidate one about the year asked may score and still be preferred to it
+YEAR_SWITCH = 1.5
+
+
+def _other_year(span: Span) -> bool:
+    return bool(span.asked_years and span.years and not span.years & span.asked_years)
 
 
 def year_label(years: Sequence[int]) -> str:
@@ -843,21 +1002,20 @@ def year_label(years: Sequence[int]) -> str:
     return "、".join(f"{y}年" for y in ys) if len(ys) <= 3 else f"{ys[0]}–{ys[-1]}年"
 
 
+UNSURE_NOTE = "（最接近的资料，未能确认它回答了所问的问题）"
+
+
 def unsure_text(line: AnswerLine) -> str:
-    """The line marked as the nearest material, not an answer: '…[1]（最接近的资料；未找到2019年的数字）'."""
-    if line.year_conflict:
-        note = f"最接近的资料是{year_label(line.other_years)}的；未找到{year_label(line.asked_years)}的数字"
-    else:
-        note = "最接近的资料，未能确认它回答了所问的问题"
-    return f"{line.text}（{note}）"
+    """The line marked as the nearest material, not a stated answer: '…[1]（最接近的资料，未能确认…）'."""
+    return f"{line.text}{UNSURE_NOTE}"
 
 
 def refusal_text(query: Query, line: AnswerLine | None) -> str:
     """A refusal; when the nearest sentence is about another year, say which year it is for."""
     if line is not None and line.year_conflict and line.text and not query.uncovered_years:
         return (
-            f"资料中没有找到{year_label(line.asked_years)}的数字。"
-            f"最接近的是{year_label(line.other_years)}的：{line.text}"
+            f"资料中没有找到{year_label(line.asked_years)}的相关数字。"
+            f"最接近的资料是{year_label(line.other_years)}的：{line.text}"
         )
     return abstain_text(query)
 

@@ -145,8 +145,21 @@ def render_hits(retriever: Retriever, hits: Sequence[Hit]) -> str:
 
 def render_answer(retriever: Retriever, answer: Answer) -> str:
     """One chat reply as HTML: answer line with [n] markers, how the question was read, the cards."""
-    line = re.sub(r"\[(\d+)\]", r'<span class="qa-cite">[\1]</span>', _e(answer.text))
+    from qa.search.answer import UNSURE_NOTE
+
+    text = answer.text
+    unsure = answer.unsure and not answer.abstained
+    if unsure:
+        text = text.removesuffix(UNSURE_NOTE)  # said before the line instead, where it is read first
+    line = re.sub(r"\[(\d+)\]", r'<span class="qa-cite">[\1]</span>', _e(text))
     cls = "qa-answer qa-abstain" if answer.abstained else "qa-answer"
+    if unsure:
+        # the nearest material, not a stated answer
+        cls = "qa-answer qa-unsure"
+        line = (
+            '<span class="qa-unsure-tag" style="color:#9a3412;font-weight:600">'
+            "最接近的资料（未能确认它回答了所问的问题）：</span>" + line
+        )
     parts = [f'<div class="qa-reply"><div class="{cls}">{line}</div>']
     notes = list(answer.query.notes)
     if answer.query.filters:
