@@ -220,8 +220,9 @@ _YEAR_RANGE = re.compile(
 # 一五 … 十四五 as a plan period; not inside a year written in Chinese digits (一九五八 holds 九五)
 _PLAN_PERIOD = re.compile(
     r"(?<![〇零○一二三四五六七八九十])([一二三四五六七八九]|十[一二三四五六]?)五(?![〇零○一二三四五六七八九十])"
-    r"(?=”|\"|计划|规划|时期|期间|末|以来)(?:”|\")?(?:计划|规划|时期|期间|末|以来)?"
+    r"(?=”|\"|计划|规划|时期|期间|末|以来|结束)(?:”|\")?(?:计划|规划|时期|期间|末期|末|以来|结束时|结束)?"
 )
+_PERIOD_END = ("末", "末期", "结束时", "结束")  # “十三五”末: the period's last year
 _NTH_PLAN = re.compile(r"第([一二三四五六七八九]|十[一二三四五六]?)个五年(?:计划|规划)")
 _CN_SMALL = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _COMPARED = ("比", "较", "与", "同", "相比", "超过", "低于", "高于", "赶上", "恢复到", "相当于", "翻")
@@ -270,7 +271,7 @@ def stated_years(norm: str) -> set[int]:
         if any(before.endswith(c) for c in _COMPARED):
             continue
         start = _plan_start(m.group(1))
-        if start and m.group(0).rstrip('”"').endswith("末"):
+        if start and m.group(0).rstrip('”"').endswith(_PERIOD_END):
             out.add(start + 4)
         elif start:
             out.update(range(start, start + 5))
@@ -315,7 +316,7 @@ def asked_years(query: Query) -> set[int]:
     periods: set[int] = set()
     for rx in (_NTH_PLAN, _PLAN_PERIOD):
         for m in rx.finditer(q):
-            if _DOC_NAME_AFTER.match(q, m.end()) and not m.group(0).rstrip('”"').endswith("末"):
+            if _DOC_NAME_AFTER.match(q, m.end()) and not m.group(0).rstrip('”"').endswith(_PERIOD_END):
                 continue
             periods |= stated_years(m.group(0))
     return periods if periods or dropped else set(query.years)
