@@ -3,7 +3,7 @@
     python -m qa.eval.calibrate \\
         --set eval/gold/dev.jsonl documents /tmp/zz-idx \\
         --set eval/gold/national-dev.jsonl corpora/national /tmp/nat-idx \\
-        --out qa/data/answer.json --report /tmp/answer-calibration
+        --max-wrong-for national-dev=0.05 --out qa/data/answer.json --report /tmp/answer-calibration
 
 For every gold question the retriever's ranked passages are collected once; every sentence of the top
 passages is a candidate (qa.search.answer.candidate_spans), labelled positive when it holds a gold
@@ -14,10 +14,12 @@ answer (the eval suite's rule). Then:
 2. the confidence model (logistic over qa.search.answer.CONFIDENCE_INPUTS) is fitted on those held-out
    lines, again k-fold, so every question gets a held-out confidence that its line holds the answer;
 3. the thresholds are chosen on the held-out confidences: refuse below the highest threshold that keeps
-   answerable questions wrongly refused within `max_wrong_refused` in every set, and mark the line
-   unsure below the lowest threshold at which confidently stated lines are right at least
-   `min_precision` of the time;
-4. the weights written to --out are refitted on all questions (in-sample); the report gives the
+   answerable questions wrongly refused (the rules' refusals included) within `max_wrong_refused` in
+   every set, and mark the line unsure below the lowest threshold at which lines stated as the answer
+   but without it stay within `max_wrong` of the answerable questions in every set (`max_wrong_for`
+   gives a set its own bound);
+4. the weights written to --out are refitted on all questions (in-sample: refit them after refitting
+   the reranker, whose signals they read); the report gives the
    held-out figures per set, the same when fitting on one set and scoring on the other, and the curve
    of answer accuracy against the share of questions answered (PNG).
 
