@@ -341,8 +341,14 @@ _PERIOD_CUE = re.compile(r"五年|[一二三四五六七八九十]+五|累计|�
 def _reviewed(norm: str, info: DocumentInfo) -> set[int]:
     # a report that looks back on several years (the 2021 report: 2020 and the whole 13th plan) states a
     # result for the last of them unless the sentence speaks of the period ("五年来", "累计", "年均")
-    if len(info.looks_back) > 1 and not _PERIOD_CUE.search(norm):
-        return {max(info.looks_back)}
+    if len(info.looks_back) > 1:
+        # the period is named where the sentence starts, before its first figure ("五年累计新增…65.77万人");
+        # a 累计 in a later clause speaks of another figure
+        qty = quantities(norm)
+        head = norm[: qty[0].start] if qty else norm
+        first_clause = re.split(r"[，,；;：:]", norm, maxsplit=1)[0]
+        if not (_PERIOD_CUE.search(head) or _PERIOD_CUE.search(first_clause)):
+            return {max(info.looks_back)}
     return set(info.looks_back)
 
 
