@@ -37,6 +37,9 @@ class Settings:
     # The default reranker's weights: a JSON file written by `qa fit-reranker --out FILE`;
     # "" = the weights shipped in the package (qa/data/reranker.json).
     reranker_weights: str = ""
+    # The answer line's model (qa.search.answer): a JSON file written by `python -m qa.eval.calibrate --out FILE`;
+    # "" = the one shipped in the package (qa/data/answer.json).
+    answer_weights: str = ""
     routing: str = "prior"  # prior | filter | off
     top_k: int = 5
     max_question_chars: int = 500

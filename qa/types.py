@@ -138,6 +138,9 @@ class Answer:
     hits: list[Hit]
     abstained: bool = False
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    # the line is the nearest material, not a stated answer (weak evidence, or a figure for another year)
+    unsure: bool = False
+    confidence: float | None = None  # calibrated probability that the line holds the answer, when known
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -148,4 +151,6 @@ class Answer:
             "abstained": self.abstained,
             "hits": [h.to_dict() for h in self.hits],
             "timings": self.timings,
+            "unsure": self.unsure,
+            "confidence": self.confidence,
         }

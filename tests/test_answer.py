@@ -1,70 +1,267 @@
-"""The answer line on real report text: which sentence answers, and the sentence for 'not found'."""
+"""The answer line on real report text: which sentence and which clause answer, the year a figure is
+for, the unit asked, and the refusals (rules, nonsense, another year) with and without a reranker."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from helpers import REPO, BuiltIndex
 
-from qa.search.answer import abstain_text, answer_line, answer_sentences, asked_unit_pattern, best_sentence
+from qa import Retriever
+from qa.search.abstain import rule_refusal
+from qa.search.answer import (
+    AnswerModel,
+    abstain_text,
+    answer_sentences,
+    asked_unit_pattern,
+    asked_years,
+    choose_clause,
+    compose,
+    implicit_years,
+    quantities,
+    question_form,
+    stated_years,
+)
+from qa.search.features import Candidate
 from qa.search.understand import understand
 from qa.text.lexicon import genre_lexicon
+from qa.text.normalize import normalize_for_matching
 from qa.text.sentences import split_sentences
-from qa.types import Hit, Passage, SourceSpan
-
-pytestmark = pytest.mark.unit
+from qa.types import DocumentInfo, Hit, Passage
 
 DOCS = Path(__file__).resolve().parent.parent / "documents"
-R2024 = (DOCS / "2024-zhengzhou-government-work-report.txt").read_text(encoding="utf-8").splitlines()
+R2020 = "2020-zhengzhou-government-work-report.txt"
+R2024 = "2024-zhengzhou-government-work-report.txt"
+LINES_2024 = (DOCS / R2024).read_text(encoding="utf-8").splitlines()
 # the review paragraph with 2023's figures, and the paragraph with 2024's targets
-REVIEW = next(line for line in R2024 if "总量超过1.36万亿元" in line)
-TARGETS = next(line for line in R2024 if line.startswith("经济社会发展主要预期目标是"))
+REVIEW = next(line for line in LINES_2024 if "总量超过1.36万亿元" in line)
+TARGETS = next(line for line in LINES_2024 if line.startswith("经济社会发展主要预期目标是"))
 LEX = genre_lexicon().for_corpus(["郑州市"], ["2024年郑州市政府工作报告"])
-IDF = {"生产总值": 3.0, "地区生产总值": 3.2, "增长": 0.4, "目标": 1.5, "研发": 2.5, "强度": 2.0}
+INFO_2024 = DocumentInfo(R2024, "2024年郑州市政府工作报告", looks_back=[2023], plans_for=[2024], year=2024)
 
 
-def _passage(text: str, n: int = 0) -> Passage:
-    return Passage(
-        f"p{n}", "2024.txt", "2024年郑州市政府工作报告", 2024, ["一、"], text, text, SourceSpan(1, 1, 0, 1)
-    )
+def _q(text: str):  # noqa: ANN202 - a Query
+    return understand(text, [], lexicon=LEX)[0]
 
 
+# ---- reading text, no index -----------------------------------------------------------------------------
+
+
+@pytest.mark.unit
 def test_answer_sentences_use_the_one_splitter_and_leave_out_headings() -> None:
     text = "一、2023年工作回顾\n" + REVIEW
     got = answer_sentences(text)
     assert got[0].startswith("过去一年")
-    assert all(s.strip() for s in got)
     assert "一、2023年工作回顾" not in got  # a short heading line answers nothing
-    # the same splitter the chunker uses: every answer sentence is one of its sentences
     assert set(got) <= {s.strip() for s in split_sentences(text)}
 
 
-def test_the_gdp_question_gets_the_sentence_with_the_figure() -> None:
-    q, _ = understand("2023年郑州GDP是多少？", [], lexicon=LEX)
-    sentence, score = best_sentence(q, LEX, IDF, REVIEW)
-    assert "1.36万亿元" in sentence and score > 0.5
+@pytest.mark.unit
+def test_figures_are_read_in_arabic_and_chinese_numerals_with_their_units() -> None:
+    def found(text: str) -> list[str]:
+        n = normalize_for_matching(text)
+        return [n[q.start : q.end] + "/" + q.unit for q in quantities(n)]
+
+    assert found("新增城镇就业12.1万人，增长7.4%") == ["12.1万人/人", "7.4%/%"]
+    # the 1950s reports: traditional characters and numbers written out
+    assert found("在恢復期間工業總産值平均每年遞增百分之三十六點九") == ["百分之三十六点九/%"]
+    assert found("拟定为一百四十五亿七千七百万元，增长四倍") == ["一百四十五亿七千七百万元/元", "四倍/倍"]
+    # words that only look like figures: 一个 国家, 三项 任务, 2023年 (a date), 五十年代, 几十年
+    assert found("一个国家，三项任务，2023年，五十年代，几十年来") == []
 
 
-def test_a_target_question_gets_the_targets_sentence_with_its_citation() -> None:
-    q, _ = understand("2024年郑州研发投入强度的目标是多少？", [], lexicon=LEX)
-    hits = [Hit(_passage(TARGETS, 0), 1.0, 1), Hit(_passage(REVIEW, 1), 0.9, 2)]
-    line = answer_line(q, hits, LEX, IDF)
-    assert "2.8%" in line and line.endswith("[1]")
-    assert hits[0].highlight and "2.8%" in hits[0].highlight
-    assert hits[1].highlight and "2.67%" in hits[1].highlight  # each card marks its own best sentence
-
-
-def test_unit_pattern_follows_the_question() -> None:
+@pytest.mark.unit
+def test_the_unit_asked_follows_the_question() -> None:
+    assert question_form(normalize_for_matching("2023年郑州新增城镇就业多少万人？")).units == (
+        "人",
+        "名",
+        "位",
+    )
+    assert question_form(normalize_for_matching("2019年郑州旅游总共挣了多少钱？")).units[0] == "元"
+    pct = question_form(normalize_for_matching("2020年郑州民生支出占一般公共预算支出的比重是多少？"))
+    assert pct.percent and "%" in pct.units
+    # a share named in a why-question is not asked for
+    assert not question_form(normalize_for_matching("为什么要把轻工业产值比重从44%提高到45%？")).percent
+    assert question_form(normalize_for_matching("一五计划集中力量发展的重工业包括哪几个行业？")).listing
+    # the reranker's signal keeps its own reading
     unit = asked_unit_pattern("新增城镇就业多少万人")
     assert unit is not None and unit.search("城镇新增就业12.1万人") and not unit.search("增长7.4%")
-    pct = asked_unit_pattern("研发投入占比是多少")
-    assert pct is not None and pct.search("达到2.67%")
-    assert asked_unit_pattern("十四五规划的主要任务") is None
 
 
+@pytest.mark.unit
+def test_the_year_a_sentence_is_about() -> None:
+    assert stated_years("一九五八年的基本建设总投资额，比一九五七年增加了二十二亿元") == {
+        1958
+    }  # 比…: compared
+    assert stated_years("“十三五”时期") == set(range(2016, 2021)) and stated_years("“十三五”末") == {2020}
+    assert stated_years("第一个五年计划") == set(range(1953, 1958))
+    # implicit: 过去一年 in the 2024 report is 2023; a target sentence is about the year the report plans for
+    assert implicit_years("过去一年，我们…", "", INFO_2024)[0] == {2023}
+    assert implicit_years("力争新认定高企1000家", "", INFO_2024)[0] == {2024}
+    assert implicit_years("新认定高企1980家", "一、2023年工作回顾", INFO_2024) == ({2023}, "heading")
+
+
+@pytest.mark.unit
+def test_the_year_asked_is_not_the_year_that_names_the_report() -> None:
+    assert asked_years(_q("1983年政府工作报告说，1982年全国农民平均每人纯收入是多少？")) == {1982}
+    assert asked_years(_q("1995年政府工作报告说我国人口已经达到多少？")) == set()
+    assert asked_years(_q("十四五规划纲要中，2020年郑州万人发明专利拥有量是多少件？")) == {2020}
+    assert asked_years(_q("2020年郑州空气好的日子比2019年多了几天？")) == {2020}
+
+
+@pytest.mark.unit
 def test_abstention_sentence_names_what_was_asked() -> None:
-    q, _ = understand("2010年郑州GDP是多少？", [], lexicon=LEX)
+    q = _q("2010年郑州GDP是多少？")
     q.uncovered_years = [2010]
     assert "2010年" in abstain_text(q)
-    q2, _ = understand("郑州的航天发射场在哪里？", [], lexicon=LEX)
-    assert "郑州的航天发射场在哪里" in abstain_text(q2)
+    assert "郑州的航天发射场在哪里" in abstain_text(_q("郑州的航天发射场在哪里？"))
+
+
+# ---- on the indexed documents ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def retriever(built_index: BuiltIndex) -> Retriever:
+    """A retriever over the session index with the shipped answer model."""
+    return Retriever.open(built_index.index, built_index.settings)
+
+
+def _passage(retriever: Retriever, doc: str, needle: str) -> Passage:
+    return next(p for p in retriever.store.passages if p.doc == doc and needle in p.text)
+
+
+def _hit(p: Passage, rank: int = 1) -> Hit:
+    return Hit(p, 1.0 / rank, rank)
+
+
+@pytest.mark.integration
+def test_a_figure_for_another_year_is_not_the_answer(retriever: Retriever) -> None:
+    # the issue's example: the 2024 report's 29.43亿斤 is 2023's figure; the 2020 report states 2019's
+    ans = retriever.ask("郑州2019年粮食产量是多少？")
+    assert not ans.abstained and "149.7万吨" in ans.text and "29.43" not in ans.text, ans.text
+    # with only the 2024 report's passage to go on, the reply refuses and says which year that figure is for
+    q = retriever.understand("郑州2019年粮食产量是多少？")
+    p2024 = _passage(retriever, R2024, "29.43亿斤")
+    line = compose(q, [_hit(p2024)], retriever.corpus, AnswerModel.load())
+    assert line.year_conflict and line.other_years == [2023] and line.asked_years == [2019]
+
+
+@pytest.mark.integration
+def test_a_result_is_taken_from_the_review_not_the_plan(retriever: Retriever) -> None:
+    # 2024's target (新认定高企1000家) and 2023's result (1980家) sit in the same report
+    q = retriever.understand("2023年郑州新认定了多少家高新技术企业？")
+    plan = _passage(retriever, R2024, "新认定高企1000家")
+    review = _passage(retriever, R2024, "新认定高企1980家")
+    line = compose(q, [_hit(plan, 1), _hit(review, 2)], retriever.corpus, AnswerModel.load())
+    assert "1980家" in line.text and line.text.endswith("[2]"), line.text
+
+
+@pytest.mark.integration
+def test_the_clause_with_the_figure_asked_is_cut_from_a_multi_figure_sentence(retriever: Retriever) -> None:
+    targets = _passage(retriever, R2024, "固定资产投资增长8%以上")
+    for question, want, other in (
+        ("2024年郑州固定资产投资增长目标是多少？", "固定资产投资增长8%以上", "7%左右"),
+        ("2024年郑州城镇调查失业率要控制在多少？", "城镇调查失业率控制在5.5%左右", "8%以上"),
+    ):
+        q = retriever.understand(question)
+        line = compose(q, [_hit(targets)], retriever.corpus, AnswerModel.load())
+        assert line.text == f"{want}[1]", line.text
+        assert other not in line.text
+    # a sentence with one figure asked is shown whole
+    review = _passage(retriever, R2024, "总量超过1.36万亿元")
+    q = retriever.understand("2023年郑州GDP是多少？")
+    span = next(
+        s for s in compose(q, [_hit(review)], retriever.corpus, AnswerModel.load()).ranked if "1.36" in s.text
+    )
+    assert "1.36万亿元" in choose_clause(q, retriever.corpus, span)
+
+
+@pytest.mark.integration
+def test_the_figure_in_the_unit_asked_wins(retriever: Retriever) -> None:
+    # one passage, figures in 万人, 亿元 and %: the question's unit picks the sentence
+    p = _passage(retriever, "2021-zhengzhou-government-work-report.txt", "新增城镇就业14万人")
+    q = retriever.understand("2020年郑州城镇新增就业了多少人？")
+    line = compose(q, [_hit(p)], retriever.corpus, AnswerModel.load())
+    assert "14万人" in line.text, line.text
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("question", "figure"),
+    [
+        ("2019年郑州粮食一共收了多少？", "149.7万吨"),
+        ("2019年郑州旅游总共挣了多少钱？", "1598.9亿元"),
+    ],
+)
+def test_paraphrases_are_answered(retriever: Retriever, question: str, figure: str) -> None:
+    ans = retriever.ask(question)
+    assert not ans.abstained and figure in ans.text, ans.text
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "question", ["' OR 1=1; DROP TABLE passages;--", "{{7*7}}", "<script>alert(1)</script>"]
+)
+def test_nonsense_is_refused(retriever: Retriever, question: str) -> None:
+    for rerank in (None, False):
+        ans = retriever.ask(question, rerank=rerank)
+        assert ans.abstained and ans.text.startswith("资料中没有找到"), ans.text
+
+
+@pytest.mark.integration
+def test_a_result_for_a_year_no_report_looks_back_on_is_refused(retriever: Retriever) -> None:
+    ans = retriever.ask("郑州2025年实际完成的地区生产总值是多少？")
+    assert ans.abstained, ans.text
+
+
+@pytest.mark.integration
+def test_reranking_off_refuses_by_the_rules_and_the_year_only(retriever: Retriever) -> None:
+    # abstain.py: without the default reranker no calibrated threshold applies; a reply is refused by the
+    # rules or for a year that does not match, and never marked unsure
+    lines = (REPO / "eval" / "gold" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+    questions = [json.loads(x)["question"] for x in lines[:80]] + ["{{7*7}}", "广州地铁有几条线路？"]
+    view = retriever.corpus
+    model = AnswerModel.load()
+    refused = 0
+    for question in questions:
+        ans = retriever.ask(question, rerank=False)
+        assert not ans.unsure, question
+        top = Candidate(0, ans.hits[0].passage, features=dict(ans.hits[0].signals)) if ans.hits else None
+        line = compose(ans.query, ans.hits, view, model, None) if ans.hits else None
+        expected = (
+            bool(rule_refusal(ans.query, top, view)) or line is None or not line.text or line.year_conflict
+        )
+        assert ans.abstained == expected, (question, ans.text)
+        refused += ans.abstained
+    assert 2 <= refused < len(questions) // 2
+
+
+@pytest.mark.integration
+def test_unsure_lines_say_so_and_cite_verbatim(retriever: Retriever) -> None:
+    lines = (REPO / "eval" / "gold" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+    seen = 0
+    for raw in lines[:120]:
+        ans = retriever.ask(json.loads(raw)["question"])
+        if ans.unsure:
+            seen += 1
+            assert not ans.abstained and ans.text.endswith("（最接近的资料，未能确认它回答了所问的问题）")
+            quoted, n = ans.text.split("[", 1)[0], int(ans.text.split("[", 1)[1].split("]", 1)[0])
+            assert quoted in ans.hits[n - 1].passage.text
+        assert ans.confidence is None or 0.0 <= ans.confidence <= 1.0
+    assert seen >= 1
+
+
+@pytest.mark.integration
+def test_the_chat_says_unsure_before_the_line(retriever: Retriever) -> None:
+    from qa.serve.chat import render_answer
+
+    lines = (REPO / "eval" / "gold" / "dev.jsonl").read_text(encoding="utf-8").splitlines()
+    answers = [retriever.ask(json.loads(raw)["question"]) for raw in lines[:60]]
+    unsure = next(a for a in answers if a.unsure)
+    html = render_answer(retriever, unsure)
+    assert "qa-unsure" in html and html.index("最接近的资料") < html.index('class="qa-cite"')
+    assert html.count("未能确认它回答了所问的问题") == 1
+    stated = next(a for a in answers if not a.unsure and not a.abstained)
+    assert "qa-unsure" not in render_answer(retriever, stated)

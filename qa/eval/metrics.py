@@ -9,6 +9,11 @@ Definitions are fixed so numbers compare across systems:
   passages in order; a hit when an answer lies wholly inside the part read before the budget runs
   out, in a passage from the gold document;
 * abstention rate on unanswerable questions, wrong-abstention rate on answerable ones;
+* the answer line (the first line of the reply), on answerable questions: ``answer_acc`` when it is
+  not a refusal and contains a gold answer (``normalize_for_eval`` form), ``answer_wrong`` when it is
+  stated as the answer (not a refusal, not marked unsure) and contains none, ``answer_unsure`` when
+  it is marked unsure (the nearest material, not an answer); the curve of answer accuracy against the
+  share of questions answered as a confidence bar rises (``answer_curve``);
 * latency p50/p95 per question; everything also broken down by type and difficulty.
 """
 
@@ -36,6 +41,9 @@ class QuestionResult:
     abstained: bool = False
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    answer: str = ""  # the answer line
+    unsure: bool = False  # the line is marked as the nearest material, not an answer
+    confidence: float | None = None  # calibrated probability that the line holds the answer
 
 
 def _doc_name(doc: str | None) -> str | None:
@@ -92,6 +100,34 @@ def answer_recall_at_budget(gold: GoldQuestion, ranked: Sequence[tuple[str, str]
     return False
 
 
+def line_has_answer(line: str, gold: GoldQuestion) -> bool:
+    """True when the answer line contains one of the gold answers (NFKC, whitespace removed)."""
+    if not gold.answerable or not line:
+        return False
+    text = normalize_for_eval(line)
+    return any(a in text for a in _norm_answers(gold))
+
+
+def answer_curve(pairs: Sequence[tuple[GoldQuestion, QuestionResult]]) -> list[tuple[float, float]]:
+    """(share of answerable questions answered, answer accuracy among them), most confident first.
+
+    Refused questions come last (they are answered only at a bar of zero); [] when no result carries
+    a confidence (a run without the calibrated answer model).
+    """
+    ans = [(g, r) for g, r in pairs if g.answerable]
+    if not ans or all(r.confidence is None for _, r in ans):
+        return []
+    order = sorted(
+        ans, key=lambda gr: (not gr[1].abstained, gr[1].confidence if gr[1].confidence is not None else 0.0)
+    )[::-1]
+    out: list[tuple[float, float]] = []
+    right = 0
+    for i, (g, r) in enumerate(order, start=1):
+        right += line_has_answer(r.answer, g)
+        out.append((round(i / len(ans), 4), round(right / i, 4)))
+    return out
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """Linear-interpolated percentile (q in 0..100); 0.0 for no values."""
     if not values:
@@ -125,6 +161,11 @@ def _group_metrics(pairs: Sequence[tuple[GoldQuestion, QuestionResult]]) -> dict
         m[f"ar@{b}"] = _mean(float(answer_recall_at_budget(g, r.ranked, b)) for g, r in ans)
     m["abstain_unanswerable"] = _mean(float(r.abstained) for _, r in una)
     m["wrong_abstain_answerable"] = _mean(float(r.abstained) for _, r in ans)
+    m["answer_acc"] = _mean(float(not r.abstained and line_has_answer(r.answer, g)) for g, r in ans)
+    m["answer_wrong"] = _mean(
+        float(not r.abstained and not r.unsure and not line_has_answer(r.answer, g)) for g, r in ans
+    )
+    m["answer_unsure"] = _mean(float(not r.abstained and r.unsure) for _, r in ans)
     secs = [r.seconds for _, r in pairs]
     m["latency_p50"] = percentile(secs, 50) if secs else None
     m["latency_p95"] = percentile(secs, 95) if secs else None
@@ -148,6 +189,7 @@ def compute_metrics(gold: Sequence[GoldQuestion], results: Sequence[Any]) -> dic
     out["hit_curve"] = {
         str(k): _mean(float(hit_at(g, r.ranked, k)) for g, r in ans) for k in range(1, max(depth, 1) + 1)
     }
+    out["answer_curve"] = answer_curve(pairs)
     return out
 
 

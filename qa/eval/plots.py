@@ -48,3 +48,34 @@ def plot_hit_curve(curves: dict[str, dict[str, float | None]], path: Path) -> Pa
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_answer_curve(
+    curves: dict[str, list[tuple[float, float]]],
+    path: Path,
+    marks: dict[str, tuple[float, float]] | None = None,
+) -> Path:
+    """Save a PNG of answer accuracy against the share of questions answered, one line per set.
+
+    Each curve runs over the answerable questions ordered by the line's confidence, most confident first;
+    `marks` puts a point where the shipped thresholds sit (share answered, accuracy).
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    for name, pts in curves.items():
+        if not pts:
+            continue
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], label=name)
+        if marks and name in marks:
+            ax.plot([marks[name][0]], [marks[name][1]], marker="o", color=ax.lines[-1].get_color())
+    ax.set_xlabel("share of answerable questions answered")
+    ax.set_ylabel("answer accuracy among them")
+    ax.set_xlim(0, 1.0)
+    ax.set_ylim(0, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qa.eval.plots import plot_hit_curve
+from qa.eval.plots import plot_answer_curve, plot_hit_curve
+from qa.text.normalize import normalize_for_eval
 
 TABLE_COLUMNS = (
     "hit@1",
@@ -18,6 +19,9 @@ TABLE_COLUMNS = (
     "ar@1500",
     "abstain_unanswerable",
     "wrong_abstain_answerable",
+    "answer_acc",
+    "answer_wrong",
+    "answer_unsure",
     "latency_p50",
     "latency_p95",
 )
@@ -32,6 +36,9 @@ _SHORT = {
     "ar@1500": "AR1500",
     "abstain_unanswerable": "abst.U",
     "wrong_abstain_answerable": "abst.A",
+    "answer_acc": "acc",
+    "answer_wrong": "wrong",
+    "answer_unsure": "unsure",
     "latency_p50": "p50",
     "latency_p95": "p95",
 }
@@ -77,13 +84,18 @@ def _group_rows(groups: dict[str, dict[str, Any]], name: str) -> list[dict[str, 
 def write_run(
     out_dir: Path, metrics: dict[str, Any], rows: Sequence[dict[str, Any]], title: str = "eval"
 ) -> None:
-    """Write metrics.json, run.jsonl, hit_at_k.png and report.md into out_dir."""
+    """Write metrics.json, run.jsonl, hit_at_k.png, answer_curve.png (when the run has confidences) and
+    report.md into out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), encoding="utf-8")
     with (out_dir / "run.jsonl").open("w", encoding="utf-8") as f:
         for row in rows:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     plot_hit_curve({title: metrics["hit_curve"]}, out_dir / "hit_at_k.png")
+    if metrics.get("answer_curve"):
+        plot_answer_curve(
+            {title: metrics["answer_curve"]}, out_dir / "answer_curve.png", _answered_mark(metrics, title)
+        )
     (out_dir / "report.md").write_text(render_report(metrics, rows, title), encoding="utf-8")
 
 
@@ -123,6 +135,27 @@ def render_report(metrics: dict[str, Any], rows: Sequence[dict[str, Any]], title
         format_table([{"k": k, "hit@k": v} for k, v in metrics["hit_curve"].items()], ("hit@k",)),
         "",
     ]
+    curve = metrics.get("answer_curve") or []
+    if curve:
+        mark = _answered_mark(metrics, title).get(title)
+        parts += [
+            "## Answer accuracy against the share of questions answered",
+            "",
+            "Answerable questions ordered by the line's calibrated confidence, most confident first; the dot is "
+            "where this run stands (lines stated or marked unsure, refusals excluded)"
+            + (f": {mark[0]:.3f} answered, {mark[1]:.3f} of them right." if mark else "."),
+            "",
+            "![answer accuracy](answer_curve.png)",
+            "",
+        ]
+    wrong_lines = [
+        r for r in rows if r.get("answers") and not r.get("abstained") and not r.get("unsure") and not _has(r)
+    ]
+    parts += [f"## Answerable questions whose stated answer line lacks the answer ({len(wrong_lines)})", ""]
+    parts += [
+        f"- `{r['id']}` {r['question']} → {r['answers'][0]}; line: {r['answer'][:80]}" for r in wrong_lines
+    ]
+    parts.append("")
     misses = [r for r in rows if r.get("answers") and (r.get("hit_rank") is None or r["hit_rank"] > 5)]
     parts += [f"## Answerable questions without the answer in the top 5 ({len(misses)})", ""]
     for r in misses:
@@ -135,6 +168,20 @@ def render_report(metrics: dict[str, Any], rows: Sequence[dict[str, Any]], title
     parts += ["", f"## Unanswerable questions answered anyway ({len(wrong)})", ""]
     parts += [f"- `{r['id']}` {r['question']} → {r['answer'][:80]}" for r in wrong]
     return "\n".join(parts) + "\n"
+
+
+def _has(row: dict[str, Any]) -> bool:
+    line = normalize_for_eval(row.get("answer") or "")
+    return any(normalize_for_eval(a) in line for a in row.get("answers") or [] if normalize_for_eval(a))
+
+
+def _answered_mark(metrics: dict[str, Any], title: str) -> dict[str, tuple[float, float]]:
+    # the run's own point on its curve: the share not refused and the accuracy among them
+    o = metrics["overall"]
+    acc, refused = o.get("answer_acc"), o.get("wrong_abstain_answerable")
+    if acc is None or refused is None or refused >= 1.0:
+        return {}
+    return {title: (1.0 - refused, acc / (1.0 - refused))}
 
 
 def write_compare(

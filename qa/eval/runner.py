@@ -77,6 +77,9 @@ def run_eval(
                 abstained=bool(ans.abstained) if ans is not None else False,
                 seconds=seconds,
                 timings=dict(ans.timings) if ans is not None else {},
+                answer=ans.text if ans is not None else "",
+                unsure=bool(getattr(ans, "unsure", False)),
+                confidence=getattr(ans, "confidence", None),
             )
             results.append(res)
             rank = first_hit_rank(q, ranked) if q.answerable else None
@@ -90,6 +93,8 @@ def run_eval(
                 "hit_rank": rank,
                 "abstained": res.abstained,
                 "answer": ans.text if ans is not None else "",
+                "unsure": res.unsure,
+                "confidence": res.confidence,
                 "seconds": round(seconds, 6),
                 "timings": {s: round(v, 6) for s, v in res.timings.items()},
                 "passages": [

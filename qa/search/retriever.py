@@ -32,8 +32,8 @@ from qa.ingest.uploads import (
     stage_file,
     staging,
 )
-from qa.search.abstain import should_abstain
-from qa.search.answer import abstain_text, answer_line
+from qa.search.abstain import answer_probability, decide, reply_text
+from qa.search.answer import AnswerModel, compose
 from qa.search.candidates import QueryEncoder, first_stage
 from qa.search.corpus import CorpusView
 from qa.search.features import Candidate
@@ -98,6 +98,7 @@ class Retriever:
         self._write_lock = threading.Lock()
         self._rerankers: dict[str, Reranker | None] = {}
         self._rerankers_lock = threading.Lock()
+        self._answer_model = AnswerModel.load(settings.answer_weights or None)
 
     # ---- opening and updating ---------------------------------------------------------
     @classmethod
@@ -393,10 +394,12 @@ class Retriever:
             for i, c in enumerate(cands[:k])
         ]
         t = time.perf_counter()
-        text = answer_line(query, hits, view.lexicon, view.idf) if hits else ""
-        abstained = should_abstain(query, cands[0] if cands else None, reranker, view)
-        if abstained:
-            text = abstain_text(query)
+        top = cands[0] if cands else None
+        p = answer_probability(top, reranker) if top is not None else None
+        line = compose(query, hits, view, self._answer_model, p) if hits else None
+        verdict = decide(query, top, reranker, view, line, self._answer_model)
+        text = reply_text(query, line, verdict)
         timings["answer"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
-        return Answer(question, query, text, hits, abstained, timings)
+        conf = line.confidence if line is not None else None
+        return Answer(question, query, text, hits, verdict.refuse, timings, verdict.unsure, conf)

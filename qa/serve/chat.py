@@ -30,6 +30,7 @@ import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from qa import Answer, DocumentInfo, Hit, IndexProblem, QAError, Retriever, load_settings  # noqa: E402
+from qa.search.answer import UNSURE_NOTE  # noqa: E402
 from qa.serve.api import announce_access, create_api, open_for_serving  # noqa: E402
 from qa.serve.security import (  # noqa: E402
     Access,
@@ -168,8 +169,19 @@ def render_hits(retriever: Retriever, hits: Sequence[Hit]) -> str:
 
 def render_answer(retriever: Retriever, answer: Answer) -> str:
     """One chat reply as HTML: answer line with [n] markers, how the question was read, the cards."""
-    line = re.sub(r"&#91;(\d+)&#93;", r'<span class="qa-cite">&#91;\1&#93;</span>', _e(answer.text))
+    text = answer.text
+    unsure = answer.unsure and not answer.abstained
+    if unsure:
+        text = text.removesuffix(UNSURE_NOTE)  # said before the line instead, where it is read first
+    line = re.sub(r"&#91;(\d+)&#93;", r'<span class="qa-cite">&#91;\1&#93;</span>', _e(text))
     cls = "qa-answer qa-abstain" if answer.abstained else "qa-answer"
+    if unsure:
+        # the nearest material, not a stated answer
+        cls = "qa-answer qa-unsure"
+        line = (
+            '<span class="qa-unsure-tag" style="color:#9a3412;font-weight:600">'
+            "最接近的资料（未能确认它回答了所问的问题）：</span>" + line
+        )
     parts = [f'<div class="qa-reply"><div class="{cls}">{line}</div>']
     notes = list(answer.query.notes)
     if answer.query.filters:
