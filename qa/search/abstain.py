@@ -27,9 +27,8 @@ With the default (feature) reranker the calibrated confidence that the line hold
 answer model of qa.search.answer, calibrated by qa.eval.calibrate) also decides: under its refusal
 threshold the reply is a refusal, under its unsure threshold the line is marked unsure. Before an answer
 model is calibrated, the reranker's own calibrated probability that the top passage answers is compared
-with its fitted threshold instead, as it is for a question without Chinese (the answer model is
-calibrated on Chinese questions; an English question keeps the reranker's threshold until it is
-calibrated too). The reranker passed in is the one that ranked this question, so
+with its fitted threshold instead (the shipped answer model is calibrated on the Chinese and the English
+gold sets, so English questions meet the same thresholds). The reranker passed in is the one that ranked this question, so
 turning reranking off for one call (the chat's checkbox, ``rerank=False``) or using a cross-encoder never
 applies a threshold fitted for the default reranker's order to anything else: those replies are refused
 by the rules above and for a year that does not match only, and never marked unsure.
@@ -103,7 +102,7 @@ def decide(
     reason = rule_refusal(query, top, view)
     if reason:
         return Verdict(True, False, reason)
-    calibrated = isinstance(reranker, FeatureReranker) and model.calibrated and _has_chinese(query.text)
+    calibrated = isinstance(reranker, FeatureReranker) and model.calibrated
     if not calibrated and top is not None and _reranker_refuses(top, reranker):
         return Verdict(True, False, "low confidence")
     return judge(line, model, calibrated)
