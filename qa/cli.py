@@ -392,7 +392,14 @@ def eval_cmd(
         console.print(f"written to {out}/ (metrics.json, run.jsonl, report.md)")
         if floors:
             limits = json.loads(floors.read_text(encoding="utf-8"))
-            problems = check_floors(metrics, limits.get(label, limits))
+            if not {"min", "max"} & set(limits):  # floors per gold set: find this run's set
+                if gold is not None:
+                    known = {gs.gold: gs.name for gs in load_sets(sets)}
+                    label = known.get(gold.resolve(), label)
+                if label not in limits:
+                    raise QAError(f"{floors} has no floors for {label}; name a set of {sets} with --set.")
+                limits = limits[label]
+            problems = check_floors(metrics, limits)
             for p in problems:
                 err_console.print(f"[red]below floor:[/red] {p}")
             if problems:
