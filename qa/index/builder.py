@@ -20,9 +20,10 @@ from qa.config import Settings
 from qa.encoders import EmbeddingCache, default_model_fingerprint
 from qa.errors import DocumentError, IndexProblem, QAError
 from qa.hashing import sha256_file
+from qa.index.backend import Store
+from qa.index.factory import open_target
 from qa.index.spec import IndexSpec
-from qa.index.store import IndexStore
-from qa.index.writer import BuildInput, ModelRecord, Progress, no_progress, write_version, writer_lock
+from qa.index.writer import BuildInput, ModelRecord, Progress, no_progress
 from qa.types import DocumentInfo
 
 
@@ -114,11 +115,10 @@ def embed_passages(
     return out, len(todo)
 
 
-def _relabelled(prev: IndexStore, doc: str, info: DocumentInfo, sha: str) -> BuildInput:
+def _relabelled(prev: Store, doc: str, info: DocumentInfo, sha: str) -> BuildInput:
     """A document's previous passages and vectors under new metadata (title and year travel with passages)."""
-    rows = prev.doc_rows.get(doc, np.zeros(0, np.int64))
-    passages = [replace(prev.passages[i], title=info.title, year=info.year) for i in rows]
-    return BuildInput(info, sha, passages, prev.source_text(doc), np.asarray(prev.vectors[rows]))
+    passages = [replace(p, title=info.title, year=info.year) for p in prev.doc_passages(doc)]
+    return BuildInput(info, sha, passages, prev.source_text(doc), prev.doc_vectors(doc))
 
 
 def update_index(
@@ -130,8 +130,12 @@ def update_index(
     encoder: Any | None = None,
     progress: Progress | None = None,
     on_error: Callable[[DocumentError], None] | None = None,
+    kb: str = "default",
 ) -> UpdateReport:
-    """Bring the index in line with the documents folder, embedding only what changed."""
+    """Bring the index in line with the documents folder, embedding only what changed.
+
+    With `store = "milvus"` the versions go to the knowledge base `kb`'s collections in Milvus and
+    `index_dir` only holds the writer's lock; with the default `embedded` store they are written there."""
     from qa.ingest.catalog import read_catalog
     from qa.ingest.metadata import METADATA_VERSION
     from qa.ingest.pipeline import document_files, process_document
@@ -145,10 +149,11 @@ def update_index(
     lazy = LazyEncoder(settings, encoder)
     spec = IndexSpec.from_settings(settings)
 
-    with writer_lock(index_dir):
-        previous: IndexStore | None = None
+    target = open_target(settings, index_dir, kb)
+    with target.lock():
+        previous: Store | None = None
         try:
-            previous = IndexStore.open(index_dir)
+            previous = target.open()
         except IndexProblem as exc:
             if "no index" not in str(exc):
                 report.full_rebuild_reason = f"旧索引无法使用（{exc}），将完整重建"
@@ -271,8 +276,7 @@ def update_index(
             if inputs
             else np.zeros((0, model.dim), np.float32)
         )
-        write_version(
-            index_dir,
+        target.write(
             inputs,
             vectors,
             model=model,

@@ -4,9 +4,10 @@ and the per-passage text it memoises (normalised text, sentences, section paths)
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cached_property
 
-from qa.index.store import IndexStore
+from qa.index.backend import Store
 from qa.text.lexicon import Lexicon, genre_lexicon
 from qa.text.normalize import normalize_for_matching
 from qa.text.sentences import MATCHING_ENDS, split_sentences
@@ -18,7 +19,7 @@ _STATED_YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*年")
 class CorpusView:
     """One index version as the query side sees it. Lives and dies with the store it wraps."""
 
-    def __init__(self, store: IndexStore, lexicon: Lexicon | None = None) -> None:
+    def __init__(self, store: Store, lexicon: Lexicon | None = None) -> None:
         self.store = store
         self.catalog: list[DocumentInfo] = [info for info, _ in store.document_infos()]
         self.kinds = {i.file: i.kind for i in self.catalog}
@@ -30,9 +31,9 @@ class CorpusView:
         self._section: dict[int, str] = {}
 
     @property
-    def idf(self) -> dict[str, float]:
-        """idf of every corpus term (the lexical index's own)."""
-        return self.store.lexical.idf()
+    def idf(self) -> Mapping[str, float]:
+        """idf of every corpus term (the store's own)."""
+        return self.store.idf()
 
     @cached_property
     def stated_years(self) -> frozenset[int]:
@@ -51,7 +52,7 @@ class CorpusView:
         """A passage's text in matching form."""
         v = self._norm.get(row)
         if v is None:
-            v = self._norm[row] = normalize_for_matching(self.store.passages[row].text)
+            v = self._norm[row] = normalize_for_matching(self.store.passage(row).text)
         return v
 
     def sentences(self, row: int) -> list[str]:
@@ -67,7 +68,7 @@ class CorpusView:
         """A passage's section path, in matching form."""
         v = self._section.get(row)
         if v is None:
-            v = self._section[row] = normalize_for_matching(self.store.passages[row].section_path)
+            v = self._section[row] = normalize_for_matching(self.store.passage(row).section_path)
         return v
 
     def info(self, doc: str) -> DocumentInfo | None:
