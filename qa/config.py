@@ -48,7 +48,7 @@ class Settings:
     store: str = "embedded"  # embedded (FAISS + bm25s files under index_dir) | milvus
     milvus_uri: str = "./milvus.db"  # milvus-lite data folder (tests, CI, one host) or http://host:19530
     milvus_token: str = ""  # a Milvus server's "user:password" or API key; "" = none
-    milvus_index: str = "FLAT"  # dense index in Milvus: FLAT (exact; milvus-lite) | HNSW | IVF_FLAT | AUTOINDEX
+    milvus_index: str = "FLAT"  # dense index in Milvus: FLAT (exact) | HNSW | IVF_FLAT | AUTOINDEX
     kb_dir: str = "kbs"  # named knowledge bases live in <kb_dir>/<name>/ (kb.json, index/, documents/)
     version_check_seconds: float = 0.5  # how often a serving process looks for a newer index version
     workers: int = 1  # API worker processes of `qa serve` (more than one serves the API only)

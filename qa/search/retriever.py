@@ -263,6 +263,11 @@ class Retriever:
         return self._refresh().store
 
     @property
+    def loaded_encoder(self) -> Any | None:
+        """The query encoder if a question has loaded it (other knowledge bases of the same model share it)."""
+        return self._encoder.loaded
+
+    @property
     def corpus(self) -> CorpusView:
         """The index version currently served, as the query side sees it (catalog, lexicon, idf)."""
         return self._refresh()

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import html
 import logging
+import os
 import re
 import sys
 import unicodedata
@@ -26,6 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from qa.config import Settings, load_settings
 from qa.errors import QAError
 from qa.ingest.uploads import UploadRefused, check_name, check_size
+from qa.serve.auth import admin_refusal, bearer_token
+from qa.serve.kbs import KnowledgeBases, UnknownKnowledgeBase
 
 if TYPE_CHECKING:
     from qa.search.retriever import Retriever
@@ -163,8 +166,13 @@ _DOCS_CSS = (
 )
 
 
-def create_api(retriever_provider: Callable[[], Retriever], settings: Settings | None = None) -> FastAPI:
-    """The FastAPI app; `retriever_provider()` returns the (already opened) Retriever."""
+def create_api(
+    retriever_provider: Callable[[], Retriever],
+    settings: Settings | None = None,
+    kbs: KnowledgeBases | None = None,
+) -> FastAPI:
+    """The FastAPI app; `retriever_provider()` returns the (already opened) Retriever of the default
+    knowledge base, `kbs` the others (/api/kb/{kb}/…; by default every registered one, opened on use)."""
     api = FastAPI(
         title="郑州政府报告问答 API",
         description="Retrieval over Zhengzhou government reports with cited passages.",
@@ -267,7 +275,147 @@ def create_api(retriever_provider: Callable[[], Retriever], settings: Settings |
         status = 409 if report.duplicates else 422
         return _error(status, message, **body)
 
+    add_kb_routes(api, retriever_provider, _settings, kbs)
     return api
+
+
+# ---- knowledge bases and curating (issue 17) -------------------------------------------------------------
+def add_kb_routes(
+    api: FastAPI,
+    retriever_provider: Callable[[], Retriever],
+    settings_provider: Callable[[], Settings],
+    kbs: KnowledgeBases | None = None,
+) -> None:
+    """/api/kb: list the knowledge bases; /api/kb/{kb}/search|ask|documents per knowledge base ('default'
+    is documents/ → index/); uploading, replacing and removing a document need the write token
+    (qa.serve.auth)."""
+    from qa.index.kb import DEFAULT_KB
+
+    holder: dict[str, KnowledgeBases] = {}
+    if kbs is not None:
+        holder["kbs"] = kbs
+
+    def registry() -> KnowledgeBases:
+        if "kbs" not in holder:
+            holder["kbs"] = KnowledgeBases(settings_provider(), default=retriever_provider())
+        return holder["kbs"]
+
+    def kb_retriever(kb: str) -> Retriever:
+        return retriever_provider() if kb == DEFAULT_KB else registry().get(kb)
+
+    def refused(request: Request) -> JSONResponse | None:
+        why = admin_refusal(bearer_token(request.headers.get("authorization")), settings_provider())
+        return _error(why[0], why[1]) if why else None
+
+    @api.exception_handler(UnknownKnowledgeBase)
+    async def _unknown_kb(_: Request, exc: UnknownKnowledgeBase) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @api.get("/api/kb")
+    def list_knowledge_bases() -> dict[str, Any]:
+        """The knowledge bases, their documents and passages, and the index version this worker serves."""
+        out = []
+        for base in registry().known():
+            row: dict[str, Any] = {"name": base.name}
+            try:
+                r = kb_retriever(base.name)
+                docs = r.documents()
+                row.update(
+                    documents=len(docs), passages=sum(d.passages for d in docs), version=r.store.version
+                )
+            except QAError as exc:
+                row.update(documents=0, passages=0, version=None, problem=str(exc))
+            out.append(row)
+        return {"kbs": out, "worker": os.getpid()}
+
+    @api.post("/api/kb/{kb}/search")
+    def kb_search(kb: str, req: SearchRequest) -> dict[str, Any]:
+        """Ranked passages with citations, from one knowledge base."""
+        hits = kb_retriever(kb).search(
+            req.question, k=req.k, filters=req.filters.to_dict() if req.filters else None, rerank=req.rerank
+        )
+        return {"question": req.question, "kb": kb, "hits": [h.to_dict() for h in hits]}
+
+    @api.post("/api/kb/{kb}/ask")
+    def kb_ask(kb: str, req: AskRequest) -> dict[str, Any]:
+        """An answer line with [n] markers and the cited passages, from one knowledge base."""
+        answer = kb_retriever(kb).ask(
+            req.question,
+            k=req.k,
+            filters=req.filters.to_dict() if req.filters else None,
+            rerank=req.rerank,
+            history=req.history,
+        )
+        return {**answer.to_dict(), "kb": kb}
+
+    @api.get("/api/kb/{kb}/documents")
+    def kb_documents(kb: str) -> dict[str, Any]:
+        """The documents of one knowledge base with their passage counts."""
+        out = []
+        for d in kb_retriever(kb).documents():
+            row = _to_jsonable(d.info)
+            row["passages"] = d.passages
+            out.append(row)
+        return {"kb": kb, "documents": out}
+
+    def take_upload(r: Retriever, file: UploadFile, name: str, replace: bool) -> JSONResponse:
+        max_mb = settings_provider().max_upload_mb
+        try:
+            safe = check_name(name)
+            data = file.file.read(max_mb * 1024 * 1024 + 1)
+            check_size(safe, len(data), max_mb)
+        except UploadRefused as exc:
+            return _error(exc.status, str(exc))
+        report = r.add_upload(name, data, replace=replace)
+        body = {"report": _to_jsonable(report)}
+        if report.added or report.updated:
+            return JSONResponse(status_code=200, content={"added": report.added + report.updated, **body})
+        message = report.errors[0] if report.errors else f"{name} 没有被加入索引。"
+        return _error(409 if report.duplicates else 422, message, **body)
+
+    write_responses: dict[int | str, dict[str, Any]] = {
+        401: {"description": "a write token is configured and was not sent (Authorization: Bearer …)"},
+        403: {"description": "no write token is configured and the server is not on loopback"},
+        404: {"description": "no such knowledge base or document"},
+    }
+
+    @api.post("/api/kb/{kb}/documents", responses=write_responses)
+    def kb_upload(
+        kb: str, request: Request, file: UploadFile = File(..., description="txt, md, pdf, docx, html")
+    ) -> JSONResponse:
+        """Add one document to a knowledge base and index it incrementally (needs the write token)."""
+        denied = refused(request)
+        if denied is not None:
+            return denied
+        return take_upload(kb_retriever(kb), file, clean_text(file.filename or ""), replace=False)
+
+    @api.put("/api/kb/{kb}/documents/{name}", responses=write_responses)
+    def kb_replace(
+        kb: str, name: str, request: Request, file: UploadFile = File(..., description="the new file")
+    ) -> JSONResponse:
+        """Replace a document by name with new bytes: its passages are made anew (needs the write token)."""
+        denied = refused(request)
+        if denied is not None:
+            return denied
+        r = kb_retriever(kb)
+        if name not in {d.info.file for d in r.documents()}:
+            return _error(404, f"知识库 {kb} 中没有名为 {name[:200]} 的文档。")
+        return take_upload(r, file, name, replace=True)
+
+    @api.delete("/api/kb/{kb}/documents/{name}", responses=write_responses)
+    def kb_remove(kb: str, name: str, request: Request) -> JSONResponse:
+        """Remove a document: a new index version without its passages goes live at once on this worker
+        and within a second on the others (needs the write token)."""
+        denied = refused(request)
+        if denied is not None:
+            return denied
+        r = kb_retriever(kb)
+        if name not in {d.info.file for d in r.documents()}:
+            return _error(404, f"知识库 {kb} 中没有名为 {name[:200]} 的文档。")
+        report = r.remove_document(name)
+        return JSONResponse(
+            status_code=200, content={"removed": report.removed, "kb": kb, "report": _to_jsonable(report)}
+        )
 
 
 def _print_progress(message: str, fraction: float | None) -> None:
