@@ -30,7 +30,6 @@ import shutil
 import tempfile
 import time
 import tomllib
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -439,15 +438,92 @@ def phase_query(
 
 
 # --------------------------------------------------------------------------- phase: scaling
+# 20 fixed digit permutations: a filler passage's numbers are those of its source sentences with the
+# digits permuted, so filler mentions numbers the real reports never state, as other reports would
+_DIGIT_PERMS = [
+    str.maketrans("0123456789", "".join(np.random.default_rng(k).permutation(list("0123456789"))))
+    for k in range(20)
+]
+
+
+def realistic_filler(
+    pool: Any, n_fill: int, rng: np.random.Generator
+) -> tuple[list[str], list[list[str]], np.ndarray]:
+    """`n_fill` filler passages that read like more reports of the genre: (texts, tokens, source passage rows).
+
+    Each passage is a run of consecutive sentences of one pool document from a random place (150–300
+    characters, as the chunker cuts), with a sentence from another document in about a third of them and
+    its digits permuted by one of 20 fixed permutations. So every filler passage is a different text, its
+    terms co-occur as in real paragraphs and its document frequencies grow with N as a corpus's do,
+    unlike resampled copies of whole passages (each of which had ~N/pool exact duplicates, so the top 50
+    lexical hits of a question were 50 copies of one passage). Tokens come from tokenising each pool
+    sentence once. The source row (the pool passage nearest the run's start) lends its vector.
+    """
+    from qa.text.sentences import split_sentences
+    from qa.text.tokenize import tokenize
+
+    docs: list[tuple[list[str], list[list[str]], list[int]]] = []
+    for doc, _ in sorted(pool.doc_rows.items()):
+        text = pool.source_text(doc)
+        sents = [x for x in split_sentences(text) if x.strip()]
+        if len(sents) < 3:
+            continue
+        rows = pool.doc_rows[doc]
+        # the pool passage covering each sentence, by its position in the document
+        where = [int(rows[min(len(rows) - 1, k * len(rows) // len(sents))]) for k in range(len(sents))]
+        docs.append((sents, [tokenize(x) for x in sents], where))
+    weights = np.asarray([len(d[0]) for d in docs], dtype=np.float64)
+    weights /= weights.sum()
+    texts: list[str] = []
+    tokens: list[list[str]] = []
+    src = np.empty(n_fill, dtype=np.int64)
+    translated: dict[tuple[str, int], str] = {}
+    picks = rng.choice(len(docs), size=n_fill, p=weights)
+    lengths = rng.integers(150, 301, size=n_fill)
+    extra = rng.random(n_fill) < 0.33
+    perms = rng.integers(0, len(_DIGIT_PERMS), size=n_fill)
+    for j in range(n_fill):
+        sents, toks, where = docs[int(picks[j])]
+        start = int(rng.integers(0, len(sents)))
+        parts, ptoks, size, k = [], [], 0, start
+        while size < lengths[j] and k < len(sents):
+            parts.append(sents[k])
+            ptoks.extend(toks[k])
+            size += len(sents[k])
+            k += 1
+        if extra[j]:
+            o_sents, o_toks, _ = docs[int(rng.integers(0, len(docs)))]
+            m = int(rng.integers(0, len(o_sents)))
+            parts.append(o_sents[m])
+            ptoks.extend(o_toks[m])
+        perm = int(perms[j])
+        table = _DIGIT_PERMS[perm]
+        texts.append("".join(parts).translate(table))
+        out = []
+        for t in ptoks:
+            if any(c.isdigit() for c in t):
+                key = (t, perm)
+                tt = translated.get(key)
+                if tt is None:
+                    tt = translated[key] = t.translate(table)
+                t = tt
+            out.append(t)
+        tokens.append(out)
+        src[j] = where[start]
+    return texts, tokens, src
+
+
 def synthetic_store(
-    base_index: str, pool_index: str, n: int, jitter_cos: float, seed: int = 0
+    base_index: str, pool_index: str, n: int, jitter_cos: float, seed: int = 0, filler: str = "mix"
 ) -> tuple[Any, float]:
     """An in-memory IndexStore of n passages (the real base index plus filler passages), and its BM25 build time.
 
-    Filler passages are real passages of the pool index (resampled, re-labelled into 'filler' documents of 300
-    passages without years, so that year routing still targets the real reports) whose vectors are the real
-    vectors jittered by isotropic noise to cosine ~jitter_cos: near-duplicates, not identical copies, so an
-    approximate index has to tell them apart. Their BM25 tokens are the real tokens of the copied passage.
+    Filler passages (`filler="mix"`, the default) are written by realistic_filler from the pool index's
+    documents; `filler="resample"` copies whole pool passages instead (the benchmark before issue 17).
+    They sit in 'filler' documents of 300 passages without years, so that year routing still targets the
+    real reports. Their vectors are the vectors of pool passages (the source of each run) jittered by
+    isotropic noise to cosine ~jitter_cos: near-duplicates, not identical copies, so an approximate index
+    has to tell them apart. Their BM25 tokens are the real tokens of their text.
     """
     from qa.index.dense import DenseIndex
     from qa.index.lexical import LexicalIndex
@@ -462,7 +538,13 @@ def synthetic_store(
     m = len(base.passages)
     n_fill = max(0, n - m)
     dim = base.vectors.shape[1]
-    src = rng.integers(0, len(pool.passages), size=n_fill)
+    if filler == "mix":
+        fill_texts, fill_tokens, src = realistic_filler(pool, n_fill, rng)
+    elif filler == "resample":
+        src = rng.integers(0, len(pool.passages), size=n_fill)
+        fill_texts, fill_tokens = [], []
+    else:
+        raise QAError(f"Unknown filler '{filler}'; use mix or resample.")
     vectors = np.empty((m + n_fill, dim), dtype=np.float32)
     vectors[:m] = base.vectors
     pool_vecs = np.asarray(pool.vectors, dtype=np.float32)
@@ -483,42 +565,49 @@ def synthetic_store(
         docs[name] = DocEntry(sha256=f"filler{j}", passages=count, info=info)
         for i in range(j, j + count):
             p = pool.passages[int(src[i])]
+            if fill_texts:
+                text = fill_texts[i]
+                p = dataclasses.replace(p, text=text, embed_text=text, section=[])
             passages.append(dataclasses.replace(p, id=f"filler-{i}", doc=name, title=title, year=None))
-    # Tokenise each distinct real passage once; a filler passage shares its source's id list, so 1M
-    # passages cost 1M list references, not 1M copies of their tokens.
+    # Token ids; a resampled filler passage shares its source's id list (1M list references, not copies).
     vocab: dict[str, int] = {}
 
-    def ids(text: str) -> list[int]:
-        return [vocab.setdefault(tok, len(vocab)) for tok in (tokenize(text) or ["\u2205"])]
+    def ids(toks: list[str]) -> list[int]:
+        return [vocab.setdefault(tok, len(vocab)) for tok in (toks or ["\u2205"])]
 
-    corpus_ids = [ids(p.text) for p in base.passages]
-    pool_ids: dict[int, list[int]] = {}
-    for s in src.tolist():
-        got = pool_ids.get(s)
-        if got is None:
-            got = pool_ids[s] = ids(pool.passages[s].text)
-        corpus_ids.append(got)
+    corpus_ids = [ids(tokenize(p.embed_text)) for p in base.passages]
+    if fill_tokens:
+        corpus_ids.extend(ids(t) for t in fill_tokens)
+    else:
+        pool_ids: dict[int, list[int]] = {}
+        for s in src.tolist():
+            got = pool_ids.get(s)
+            if got is None:
+                got = pool_ids[s] = ids(tokenize(pool.passages[s].embed_text))
+            corpus_ids.append(got)
+    del fill_tokens
     import bm25s
 
     bm25 = bm25s.BM25(k1=1.2, b=0.75)
     t = time.perf_counter()
     bm25.index((corpus_ids, vocab), show_progress=False)
     lexical_build_s = time.perf_counter() - t
+    del corpus_ids
     manifest = dataclasses.replace(base.manifest, documents=docs, passages=len(passages), faiss_index="flat")
     # Filler documents have no file in the version's sources/; their "original text" is their title, so
     # anything the retriever reads off a document's text (stated years) finds nothing in them.
     filler_titles = {name: e.info["title"] for name, e in docs.items() if name.startswith("filler-")}
-    # document frequencies for the lexical index's idf: a filler passage counts its source's tokens again
+    # document frequencies for the lexical index's idf: the length of each term's postings list
+    indptr = np.asarray(bm25.scores["indptr"], dtype=np.int64)
     by_id = {i: tok for tok, i in vocab.items()}
-    df: Counter[str] = Counter()
-    for token_ids in corpus_ids:
-        df.update(by_id[i] for i in set(token_ids))
+    counts = np.diff(indptr)
+    df = {by_id[i]: int(c) for i, c in enumerate(counts.tolist()) if c and by_id[i] != "\u2205"}
     store = IndexStore(
         base.path,
         manifest,
         passages,
         DenseIndex(vectors, None),
-        LexicalIndex(bm25, len(passages), dict(df)),
+        LexicalIndex(bm25, len(passages), df),
         sources=filler_titles,
     )
     return store, lexical_build_s

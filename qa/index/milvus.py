@@ -393,26 +393,14 @@ class MilvusStore:
 
     # -- for the builder -----------------------------------------------------------------------
     def _doc_rows(self, doc: str, fields: list[str]) -> list[dict[str, Any]]:
-        it = _call(
-            self.uri,
-            "reading a document",
-            self.client.query_iterator,
-            self.collection,
-            batch_size=1000,
-            filter=f"doc == {_literal(doc)}",
-            output_fields=["row", *fields],
-        )
-        rows: list[dict[str, Any]] = []
-        try:
-            while True:
-                batch = _call(self.uri, "reading a document", it.next)
-                if not batch:
-                    break
-                rows.extend(batch)
-        finally:
-            with contextlib.suppress(Exception):
-                it.close()
-        return sorted(rows, key=lambda e: int(e["row"]))
+        """A document's rows: the writer numbers passages document after document, in manifest order."""
+        start = 0
+        for name, entry in self.manifest.documents.items():
+            if name == doc:
+                got = self._get(range(start, start + entry.passages), fields)
+                return [got[r] for r in range(start, start + entry.passages)]
+            start += entry.passages
+        return []
 
     def doc_passages(self, doc: str) -> list[Passage]:
         """A document's passages in row order."""

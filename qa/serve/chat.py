@@ -16,6 +16,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,9 +28,13 @@ from fastapi import FastAPI  # noqa: E402
 
 from qa import Answer, Hit, QAError, Retriever, load_settings  # noqa: E402
 from qa.serve.api import create_api  # noqa: E402
+from qa.serve.auth import admin_refusal  # noqa: E402
+from qa.serve.kbs import KnowledgeBases  # noqa: E402
 
 if TYPE_CHECKING:
     from qa.config import Settings
+
+DEFAULT_KB = "default"
 
 log = logging.getLogger("qa.chat")
 
@@ -216,8 +221,10 @@ def _user_html(question: str) -> str:
     return f'<div class="qa-user">{_e(question)}</div>'
 
 
-def build_ui(retriever: Retriever) -> gr.Blocks:
-    """The chat page: conversation, filters, examples, document list and upload."""
+def build_ui(retriever: Retriever, kbs: KnowledgeBases | None = None) -> gr.Blocks:
+    """The chat page: conversation, filters, examples, document list and upload; with several knowledge
+    bases a selector, and for an admin a delete button (kb_panel, curate_panel)."""
+    default_retriever = retriever
 
     def respond(
         question: str,
@@ -227,7 +234,9 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
         years: list[Any],
         k: float,
         rerank: bool,
+        kb: str | None = DEFAULT_KB,
     ) -> tuple[list[dict[str, Any]], list[str], str]:
+        retriever = pick_kb(default_retriever, kbs, kb)
         question = (question or "").strip()
         chat = list(chat or [])
         history = list(history or [])
@@ -255,8 +264,9 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
         return [], []
 
     def upload(
-        files: list[str] | None, progress: gr.Progress = gr.Progress()
+        files: list[str] | None, kb: str | None = DEFAULT_KB, progress: gr.Progress = gr.Progress()
     ) -> tuple[str, str, str, Any, Any, None]:
+        retriever = pick_kb(default_retriever, kbs, kb)
         messages = []
         paths = [Path(f) for f in files or []]
         for n, path in enumerate(paths):
@@ -306,6 +316,7 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
         )
         # Filled by the page-load event (and after uploads): what is indexed right now.
         summary = gr.HTML('<div class="qa-meta">正在读取文档列表…</div>', elem_id="qa-summary")
+        kb_select = kb_panel(kbs)
         history = gr.State([])
         chat = gr.Chatbot(
             label="对话",
@@ -363,9 +374,10 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
             )
             upload_btn = gr.Button("加入索引", elem_id="qa-upload-btn")
             upload_status = gr.HTML(elem_id="qa-upload-status")
+            curate = curate_panel()
 
         # The documented API is qa.serve.api under /api; Gradio's endpoints only carry the page's events.
-        inputs = [chat, history, doc_filter, year_filter, k, rerank]
+        inputs = [chat, history, doc_filter, year_filter, k, rerank, kb_select]
         outputs = [chat, history, question]
         # Retrieval is safe for concurrent readers, so questions need not queue behind each other.
         # After a reply, scroll to the new question so the answer line is in view, not the last card.
@@ -383,20 +395,24 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
             ev.then(None, None, None, js=SCROLL_TO_LAST_QUESTION)
         clear_btn.click(clear, None, [chat, history], api_visibility=PRIVATE)
 
-        def refresh() -> tuple[str, str, Any, Any]:
+        def refresh(kb: str | None = DEFAULT_KB) -> tuple[str, str, Any, Any, Any]:
+            retriever = pick_kb(default_retriever, kbs, kb)
             return (
                 render_summary(retriever),
                 render_documents(retriever),
                 gr.update(choices=_doc_choices(retriever)),
                 gr.update(choices=_year_choices(retriever)),
+                gr.update(choices=_doc_choices(retriever), value=None),
             )
 
+        lists = [summary, docs_html, doc_filter, year_filter, curate.doc]
         # Each page load shows the documents as they are now (another user may have uploaded one);
         # it also runs Gradio's event queue once before the first question.
-        ui.load(refresh, None, [summary, docs_html, doc_filter, year_filter], api_visibility=PRIVATE)
+        ui.load(refresh, [kb_select], lists, api_visibility=PRIVATE)
+        wire_kb_and_curating(default_retriever, kbs, kb_select, curate, chat, history, lists, refresh)
         upload_btn.click(
             upload,
-            [files],
+            [files, kb_select],
             [upload_status, summary, docs_html, doc_filter, year_filter, files],
             concurrency_limit=1,
             api_visibility=PRIVATE,
@@ -404,13 +420,101 @@ def build_ui(retriever: Retriever) -> gr.Blocks:
     return ui
 
 
+# ---- knowledge bases and curating (issue 17) ---------------------------------------------------------
+def pick_kb(default: Retriever, kbs: KnowledgeBases | None, kb: str | None) -> Retriever:
+    """The retriever of the knowledge base chosen in the page (the default one when there is no choice)."""
+    return default if kbs is None or not kb or kb == DEFAULT_KB else kbs.get(kb)
+
+
+def kb_panel(kbs: KnowledgeBases | None) -> gr.Dropdown:
+    """The knowledge-base selector: shown when more than the default knowledge base exists."""
+    names = [b.name for b in kbs.known()] if kbs is not None else [DEFAULT_KB]
+    return gr.Dropdown(
+        choices=[(("默认（documents/）" if n == DEFAULT_KB else n), n) for n in names],
+        value=DEFAULT_KB,
+        label="知识库",
+        visible=len(names) > 1,
+        elem_id="qa-kb",
+    )
+
+
+@dataclass
+class CuratePanel:
+    """The admin's controls for removing a document."""
+
+    token: gr.Textbox
+    doc: gr.Dropdown
+    button: gr.Button
+    status: gr.HTML
+
+
+def curate_panel() -> CuratePanel:
+    """An admin's delete button: the write token (checked on the server at every click) and a document."""
+    with gr.Accordion("管理员：删除文档", open=False, elem_id="qa-curate"):
+        token = gr.Textbox(
+            label="管理员口令（admin_token；本机且未设置口令时可留空）",
+            type="password",
+            elem_id="qa-admin-token",
+        )
+        doc = gr.Dropdown(choices=[], label="要删除的文档", elem_id="qa-delete-doc")
+        button = gr.Button("删除文档", variant="stop", elem_id="qa-delete-btn")
+        status = gr.HTML(elem_id="qa-delete-status")
+    return CuratePanel(token, doc, button, status)
+
+
+def wire_kb_and_curating(
+    default: Retriever,
+    kbs: KnowledgeBases | None,
+    kb_select: gr.Dropdown,
+    curate: CuratePanel,
+    chat: gr.Chatbot,
+    history: gr.State,
+    lists: list[Any],
+    refresh: Any,
+) -> None:
+    """Switching knowledge base starts a new conversation over it; the delete button removes a document
+    after the same write-token check as DELETE /api/kb/{kb}/documents/{name} (qa.serve.auth)."""
+
+    def switch(kb: str) -> tuple[Any, ...]:
+        return ([], [], *refresh(kb))
+
+    kb_select.change(switch, [kb_select], [chat, history, *lists], api_visibility=PRIVATE)
+
+    def delete(token: str, name: str | None, kb: str) -> tuple[Any, ...]:
+        retriever = pick_kb(default, kbs, kb)
+        refusal = admin_refusal((token or "").strip(), retriever.settings)
+        if refusal is not None:
+            message = f"✗ {refusal[1]}"
+        elif not name:
+            message = "请先选择要删除的文档。"
+        else:
+            try:
+                report = retriever.remove_document(name)
+                message = f"✓ 已删除 {name}：它的段落不会再出现在回答中（用时 {report.seconds:.1f} 秒）。"
+            except QAError as exc:
+                message = f"✗ {exc}"
+            except Exception:
+                log.exception("removing %r failed", name)
+                message = f"✗ {name}：删除失败，详情已记录在服务器日志中。"
+        return (f'<div class="qa-delete-status">{_e(message)}</div>', *refresh(kb))
+
+    curate.button.click(
+        delete,
+        [curate.token, curate.doc, kb_select],
+        [curate.status, *lists],
+        concurrency_limit=1,
+        api_visibility=PRIVATE,
+    )
+
+
 def create_app(retriever: Retriever, settings: Settings | None = None) -> FastAPI:
     """The FastAPI app with the HTTP API under /api and the chat UI mounted at '/'."""
     settings = settings or retriever.settings
-    api = create_api(lambda: retriever, settings)
+    kbs = KnowledgeBases(settings, default=retriever)
+    api = create_api(lambda: retriever, settings, kbs=kbs)
     return gr.mount_gradio_app(
         api,
-        build_ui(retriever),
+        build_ui(retriever, kbs),
         path="/",
         theme=theme(),
         css=CSS,

@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from qa.config import Settings, load_settings
 from qa.errors import QAError
@@ -50,7 +50,7 @@ class LiteServer:
         self.uri = f"http://127.0.0.1:{self.port}"
         path = str(Path(data_dir).expanduser().resolve())
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log, "w", encoding="utf-8") if log else subprocess.DEVNULL  # noqa: SIM115
+        self._log: IO[str] | None = open(log, "w", encoding="utf-8") if log else None  # noqa: SIM115
         cmd = [
             sys.executable,
             "-c",
@@ -63,7 +63,8 @@ class LiteServer:
             "--port",
             str(self.port),
         ]
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        out = self._log if self._log is not None else subprocess.DEVNULL
+        self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
 
     def wait(self, timeout: float = 60.0) -> None:
         """Until the server answers a client call."""
@@ -88,7 +89,7 @@ class LiteServer:
         from qa.serve.process import stop_process
 
         stop_process(self.proc)
-        if self._log is not subprocess.DEVNULL:
+        if self._log is not None:
             self._log.close()
 
 
