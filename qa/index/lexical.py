@@ -210,8 +210,8 @@ class LexicalIndex:
                 if len(part) >= n:
                     theta = max(theta, float(np.partition(part, len(part) - n)[len(part) - n]) * (1 - 1e-5))
                 rest = float(bounds[later[step:]].sum()) if step < len(later) else 0.0
-                keep = part * (1 + 1e-5) + rest * (1 + 1e-5) + 1e-6 >= theta
-                cand, part = cand[keep], part[keep]
+                alive = part * (1 + 1e-5) + rest * (1 + 1e-5) + 1e-6 >= theta
+                cand, part = cand[alive], part[alive]
                 if step < len(later):
                     part = part + _lookup(lists[later[step]], cand, scratch)
         return _best(cand, _score_candidates(lists, cand, scratch), n)
