@@ -13,8 +13,13 @@ Phases:
 - embed: encoder_bench.benchmark() (scripts/encoder_bench.py) side by side, plus tokens/passage and GFLOP/s against the CPU peak.
 - query/<corpus>/<backend>: the dev gold questions through Retriever.ask after warm-up (qa.eval.run_eval),
   p50/p95 per stage, hit@5, peak RSS of the serving process.
-- scale/<N>: the real query path over N passages (real passages resampled; their vectors jittered copies
-  of real passage vectors), FAISS flat vs IVF vs HNSW, recall@10 of the approximate indexes vs flat.
+- scale/<N>: the real query path over N passages (documents/ plus filler that reads like more reports:
+  runs of real sentences, numbers permuted; vectors jittered copies of real passage vectors), FAISS flat
+  vs IVF vs HNSW, recall@10 of the approximate indexes vs flat; with IVF also the lexical stage as it was
+  before issue 17 (bm25s scoring every passage), for the before/after figure.
+- milvus/<N>: the same query path over the Milvus store on milvus-lite at N passages (10k), next to the
+  embedded store on the same passages. milvus-lite is a test engine written in Python: its figures show
+  correctness and the client's overhead, not what a Milvus server does.
 """
 
 from __future__ import annotations
@@ -72,6 +77,8 @@ class BenchConfig:
     encoders: bool = True  # also run the side-by-side encoder benchmark (scripts/encoder_bench.py)
     hnsw_budget_s: float = 900.0  # skip an HNSW build estimated to take longer than this
     jitter_cos: float = 0.9  # cosine between a synthetic vector and the real vector it copies
+    filler: str = "mix"  # mix (realistic_filler) | resample (copies of whole passages, as before issue 17)
+    milvus: int = 10_000  # passages for the Milvus (milvus-lite) phase; 0 = skip it
 
     @classmethod
     def quick_config(cls, out_dir: Path = Path("eval/bench")) -> BenchConfig:
@@ -86,6 +93,7 @@ class BenchConfig:
             n_warmup=3,
             n_scale_questions=10,
             embed_passages=32,
+            milvus=2000,
         )
 
 
@@ -622,6 +630,7 @@ def phase_scale(
     n_questions: int,
     jitter_cos: float,
     hnsw: bool,
+    filler: str = "mix",
 ) -> dict[str, Any]:
     """Flat vs IVF vs HNSW at n passages: build time, memory, recall@10 vs flat, query path p50/p95."""
     import faiss
@@ -633,13 +642,19 @@ def phase_scale(
     settings = Settings(cache_dir=cache_dir, embed_backend=DEFAULT_BACKEND)
     rss0 = _rss_mb()
     t = time.perf_counter()
-    store, lexical_build_s = synthetic_store(base_index, pool_index, n, jitter_cos)
+    store, lexical_build_s = synthetic_store(base_index, pool_index, n, jitter_cos, filler=filler)
+    sc = store.lexical.bm25.scores
     out: dict[str, Any] = {
         "n": len(store.passages),
+        "filler": filler,
         "synth_s": round(time.perf_counter() - t, 2),
         "lexical_build_s": round(lexical_build_s, 2),
         "rss_store_mb": round(_rss_mb() - rss0, 1),
         "vectors_mb": round(store.vectors.nbytes / 2**20, 1),
+        # postings: a float32 impact and an int32 row each, plus one offset per term
+        "lexical_mb": round(sum(sc[k].nbytes for k in ("data", "indices", "indptr")) / 2**20, 1),
+        "postings": int(len(sc["data"])),
+        "vocabulary": len(store.lexical.bm25.vocab_dict),
         "kinds": {},
     }
     questions = [q.question for q in load_gold(gold_path) if q.answerable][:n_questions]
@@ -682,9 +697,104 @@ def phase_scale(
         store.dense = DenseIndex(store.vectors, index)
         row["query"] = _ask_latency(retriever, questions)
         row["rss_mb"] = round(_rss_mb(), 1)
+        if kind == "ivf":
+            # before issue 17: bm25s scored every passage and the top 50 were picked from all N scores
+            store.lexical_top = _full_scoring_top(store)  # type: ignore[method-assign]
+            row["query_full_bm25"] = _ask_latency(retriever, questions)
+            del store.lexical_top
         out["kinds"][kind] = row
         store.dense = DenseIndex(store.vectors, None)
         del index
+    return out
+
+
+def _full_scoring_top(store: Any) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """The lexical top-n as first_stage computed it before issue 17: every passage scored, then the best n."""
+    from qa.index.lexical import top_rows
+
+    def top(terms: Sequence[str], n: int, docs: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        mask = None
+        if docs is not None:
+            mask = np.zeros(len(store.passages), dtype=np.float32)
+            mask[store.rows_of(docs)] = 1.0
+        scores = store.lexical.scores(list(dict.fromkeys(terms)), mask)
+        rows = top_rows(scores, n)
+        return rows, scores[rows]
+
+    return top
+
+
+def phase_milvus(
+    n: int,
+    base_index: str,
+    pool_index: str,
+    cache_dir: str,
+    gold_path: str,
+    n_questions: int,
+    jitter_cos: float,
+) -> dict[str, Any]:
+    """The query path over the Milvus store (milvus-lite) and over the embedded store, same n passages.
+
+    milvus-lite is a test engine written in Python (a Milvus server is C++/Go and runs elsewhere), so these
+    figures show that the same pipeline answers the same way through Milvus and what the client side
+    costs, not how fast a Milvus server is."""
+    from qa.encoders import load_encoder
+    from qa.eval import load_gold
+    from qa.index.dense import DenseIndex, make_faiss_index
+    from qa.index.milvus import MilvusTarget, release
+    from qa.index.writer import BuildInput, ModelRecord
+    from qa.search.retriever import Retriever
+    from qa.types import DocumentInfo
+
+    settings = Settings(cache_dir=cache_dir, embed_backend=DEFAULT_BACKEND)
+    store, _ = synthetic_store(base_index, pool_index, n, jitter_cos)
+    store.dense = DenseIndex(store.vectors, make_faiss_index(store.vectors, "flat"))
+    enc = load_encoder(settings)
+    questions = [q.question for q in load_gold(gold_path) if q.answerable][:n_questions]
+    out: dict[str, Any] = {"n": len(store.passages), "engine": "milvus-lite (Python; a test engine)"}
+    with tempfile.TemporaryDirectory(prefix="qa-bench-milvus-") as tmp:
+        ms = settings.with_(store="milvus", milvus_uri=str(Path(tmp) / "milvus.db"))
+        m = store.manifest
+        inputs = [
+            BuildInput(
+                DocumentInfo(**e.info),
+                e.sha256,
+                [store.passages[i] for i in store.doc_rows[d]],
+                store.source_text(d),
+                np.asarray(store.vectors[store.doc_rows[d]]),
+            )
+            for d, e in m.documents.items()
+        ]
+        rss0 = _rss_mb()
+        t = time.perf_counter()
+        target = MilvusTarget(ms, Path(tmp) / "index", "bench")
+        target.write(
+            inputs,
+            np.concatenate([d.vectors for d in inputs if d.vectors is not None]),
+            model=ModelRecord(m.model, m.model_id, m.model_fingerprint, m.dim),
+            chunker=m.chunker,
+            chunker_fingerprint=m.chunker_fingerprint,
+            faiss_index=m.faiss_index,
+            lexicon=m.lexicon,
+            metadata_version=m.metadata_version,
+            build_seconds=0.0,
+        )
+        out["write_s"] = round(time.perf_counter() - t, 2)
+        out["rows_per_s"] = round(len(store.passages) / max(out["write_s"], 1e-9), 1)
+        t = time.perf_counter()
+        milvus = Retriever(Path(tmp) / "index", ms, None, enc, kb="bench")
+        out["open_s"] = round(time.perf_counter() - t, 2)
+        embedded = Retriever.from_store(store, settings, enc)
+        out["milvus"] = _ask_latency(milvus, questions)
+        out["rss_after_milvus_mb"] = round(_rss_mb(), 1)
+        out["rss_milvus_growth_mb"] = round(_rss_mb() - rss0, 1)
+        out["embedded"] = _ask_latency(embedded, questions)
+        same = [
+            [h.passage.id for h in milvus.search(q, k=5)] == [h.passage.id for h in embedded.search(q, k=5)]
+            for q in questions
+        ]
+        out["same_top5"] = round(sum(same) / max(len(same), 1), 4)
+        release(ms.milvus_uri)
     return out
 
 
@@ -878,6 +988,7 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
         _scale_loop(
             cfg, str(tmp / "idx-docs"), str(tmp / "idx-comb"), c_def, step, result["scaling"], checkpoint
         )
+        _milvus_phase(cfg, str(tmp / "idx-docs"), str(tmp / "idx-comb"), c_def, step, result, con)
     result["targets"] = check_targets(result)
     result["seconds"] = round(time.time() - started, 1)
     result["complete"] = True
@@ -911,6 +1022,7 @@ def _scale_loop(
             cfg.n_scale_questions,
             cfg.jitter_cos,
             do_hnsw,
+            cfg.filler,
         )
         if not do_hnsw:
             r["kinds"]["hnsw"]["estimated_build_s"] = round(est or 0.0, 0)
@@ -919,6 +1031,36 @@ def _scale_loop(
             hnsw_s_per_n = h["build_s"] / max(1, r["n"])
         into.append(r)
         checkpoint()
+
+
+def _milvus_phase(
+    cfg: BenchConfig,
+    base_index: str,
+    pool_index: str,
+    cache_dir: str,
+    step: Callable[..., dict[str, Any]],
+    result: dict[str, Any],
+    con: Any,
+) -> None:
+    """The Milvus phase when asked for (cfg.milvus passages) and the milvus extra is installed."""
+    import importlib.util
+
+    if not cfg.milvus:
+        return
+    if importlib.util.find_spec("pymilvus") is None:
+        con.print("[yellow]milvus phase skipped: pip install 'zhengzhou-qa[milvus]'[/yellow]")
+        return
+    result["milvus"] = step(
+        f"milvus-lite N={cfg.milvus:,}",
+        phase_milvus,
+        cfg.milvus,
+        base_index,
+        pool_index,
+        cache_dir,
+        str(cfg.gold_path),
+        cfg.n_scale_questions,
+        cfg.jitter_cos,
+    )
 
 
 def run_scaling_only(
@@ -949,6 +1091,7 @@ def run_scaling_only(
         write_outputs(result, cfg.out_dir, stem="scaling-only")
 
     _scale_loop(cfg, str(base_index), str(pool_index), str(cache_dir), step, result["scaling"], checkpoint)
+    _milvus_phase(cfg, str(base_index), str(pool_index), str(cache_dir), step, result, con)
     result["complete"] = True
     checkpoint()
     print_report(result, con)
@@ -1040,6 +1183,18 @@ def check_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             50.0,
             note=f"{best[1]}, recall@10 {best[2]}" if best else "no index reached recall 0.95",
         )
+        ivf = big["kinds"].get("ivf", {})
+        if "query" in ivf:
+            before = ivf.get("query_full_bm25", {}).get("total", {})
+            note = f"{big.get('filler', 'resample')} filler, IVF"
+            if before:
+                note += f"; BM25 scoring every passage (before): {before['p50_ms']:.1f} / {before['p95_ms']:.1f} ms"
+            add(
+                f"N={big['n']:,}: query p50 end to end (ms)", ivf["query"]["total"]["p50_ms"], 25.0, note=note
+            )
+            add(
+                f"N={big['n']:,}: query p95 end to end (ms)", ivf["query"]["total"]["p95_ms"], 50.0, note=note
+            )
     return out
 
 
@@ -1145,7 +1300,56 @@ def tables(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
                     "load 1-min": _load(s),
                 }
             )
+        before = s["kinds"].get("ivf", {}).get("query_full_bm25")
+        if before:
+            rows.append(
+                {
+                    "N": s["n"],
+                    "index": "ivf, BM25 scoring every passage (before issue 17)",
+                    "lexical p50/p95": f"{before['lexical']['p50_ms']:.1f} / {before['lexical']['p95_ms']:.1f}"
+                    if "lexical" in before
+                    else "–",
+                    "e2e p50/p95": f"{before['total']['p50_ms']:.1f} / {before['total']['p95_ms']:.1f}",
+                }
+            )
     out.append(("Scaling: the query path over N passages", rows))
+    rows = [
+        {
+            "N": s["n"],
+            "filler": s.get("filler", "resample"),
+            "vectors MB": s["vectors_mb"],
+            "BM25 postings": s.get("postings"),
+            "BM25 MB": s.get("lexical_mb"),
+            "vocabulary": s.get("vocabulary"),
+            "store RSS MB": s["rss_store_mb"],
+            "peak RSS MB": s.get("peak_rss_mb"),
+        }
+        for s in r.get("scaling", [])
+    ]
+    out.append(("Memory at N passages (the store in this process; peak includes building it)", rows))
+    mv = r.get("milvus")
+    if mv:
+        rows = []
+        for backend in ("milvus", "embedded"):
+            qq = mv[backend]
+            rows.append(
+                {
+                    "N": mv["n"],
+                    "store": "milvus (milvus-lite)"
+                    if backend == "milvus"
+                    else "embedded (FAISS flat + bm25s)",
+                    **{st: f"{qq[st]['p50_ms']:.1f} / {qq[st]['p95_ms']:.1f}" for st in STAGES if st in qq},
+                    "same top 5 as embedded": mv["same_top5"] if backend == "milvus" else "–",
+                    "write rows/s": mv["rows_per_s"] if backend == "milvus" else "–",
+                }
+            )
+        out.append(
+            (
+                "Milvus store on milvus-lite vs embedded, p50 / p95 ms per stage (milvus-lite is a test engine "
+                "written in Python: these figures show correctness and client overhead, not a Milvus server)",
+                rows,
+            )
+        )
     rows = []
     for s in r.get("scaling", []):
         for row in s["kinds"].get("ivf", {}).get("nprobe_sweep", []):
@@ -1344,6 +1548,12 @@ def bench_command(
     cache: Annotated[
         Path | None, _opt("--cache", help="Model cache for the query encoder (scale-only)")
     ] = None,
+    filler: Annotated[
+        str, _opt("--filler", help="mix (runs of real sentences, the default) | resample (whole passages)")
+    ] = "mix",
+    milvus: Annotated[
+        int | None, _opt("--milvus", help="Passages for the Milvus (milvus-lite) phase; 0 skips it")
+    ] = None,
 ) -> None:
     """Measure indexing, querying, memory and scaling; write eval/bench/bench.{json,md} and scaling.png."""
     import typer
@@ -1361,6 +1571,9 @@ def bench_command(
             cfg.plain_backend = False
         if no_encoders:
             cfg.encoders = False
+        cfg.filler = filler
+        if milvus is not None:
+            cfg.milvus = milvus
         if scale_only:
             for p in (base_index, pool_index or base_index):
                 if not (p / "CURRENT").exists():

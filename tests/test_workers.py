@@ -121,3 +121,31 @@ def test_an_update_through_one_worker_is_seen_by_every_worker(workers: tuple[Wor
             ]
             assert all(h["passage"]["doc"] != R2024 for h in hits)
     print(f"\nseconds until each worker saw the upload {added}, the removal {removed}")
+
+
+def _loadtest() -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("loadtest", REPO / "scripts" / "loadtest.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["loadtest"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_load_16_clients_against_2_workers_with_uploads_and_deletes(workers: tuple[Workers, Path]) -> None:
+    """scripts/loadtest.py's run, smaller: zero errors, and no answer cites a document deleted, or misses
+    one uploaded, more than a second before it was asked (the full run's figures: docs/reliability.md)."""
+    w, _ = workers
+    lt = _loadtest()
+    questions = lt.gold_questions()
+    httpx.post(w.url + "/api/ask", json={"question": questions[0]}, timeout=300)
+    res = lt.run_load(
+        w.url, questions, clients=16, total=800, uploads=4, deletes=2, max_seconds=900, server_pid=w.proc.pid
+    )
+    print("\n" + res.summary())
+    assert not res.errors, res.errors[:5]
+    assert res.questions_done == 800 and res.uploads_done == 4 and res.deletes_done == 2
+    assert res.workers_seen == 2 and res.stale_checks > 0

@@ -5,6 +5,7 @@ understand -> first stage (dense ∪ lexical, fused, with features) -> rerank ->
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -33,6 +34,10 @@ from qa.types import Answer, DocumentInfo, Hit, Query
 
 NO_RERANKER = ("", "none", "off")
 T = TypeVar("T")
+
+
+class NoSuchDocument(QAError):
+    """A document name the knowledge base does not have (HTTP 404)."""
 
 
 @dataclass
@@ -162,6 +167,10 @@ class Retriever:
         except StaleVersion:
             return fn(self._refresh(force=True))
 
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
+        """The index's writer lock (other worker processes wait), or nothing for a store given in memory."""
+        return self._target.lock() if self._target is not None else contextlib.nullcontext()
+
     def update(self, progress: Progress | None = None) -> UpdateReport:
         """Re-sync the index with the documents folder; readers keep the old index until the swap."""
         with self._write_lock:
@@ -194,15 +203,18 @@ class Retriever:
             report.errors.append(str(exc))
             return report
         digest = sha256_bytes(data)
-        # one upload at a time: the duplicate check, the choice of a free name and the indexing belong together
-        with self._write_lock:
+        # one upload at a time: the duplicate check, the choice of a free name and the indexing belong
+        # together, across threads and across worker processes (the index's writer lock)
+        with self._write_lock, self._writing():
             # another worker may have written a version since this one last looked
             for entry_name, entry in self._refresh(force=True).store.manifest.documents.items():
                 if entry.sha256 == digest:
                     report.errors.append(f"{name}: 内容与已索引的 {entry_name} 相同，未重复添加。")
                     report.duplicates.append(name)
                     return report
-            if replace and (self.documents_dir / name).is_file():
+            if replace:
+                if not (self.documents_dir / name).is_file():
+                    raise NoSuchDocument(f"没有名为 {name} 的文档可替换；用 qa documents 查看已索引的文档。")
                 return self._replace_locked(name, data, progress)
             target = save_upload(self.documents_dir, name, data)
             try:
@@ -237,13 +249,13 @@ class Retriever:
 
         The file is first renamed to a hidden name (which no build reads), so a build killed midway
         can never bring it back; on a failed build it is put back and the error raised."""
-        with self._write_lock:
+        with self._write_lock, self._writing():
             view = self._refresh(force=True)
             if safe_filename(name) != name or name.startswith("."):
                 raise QAError(f"{name[:200]}: 不是一个文档名。")
             path = self.documents_dir / name
             if name not in view.store.manifest.documents and not path.is_file():
-                raise QAError(f"没有名为 {name} 的文档；用 qa documents 查看已索引的文档。")
+                raise NoSuchDocument(f"没有名为 {name} 的文档；用 qa documents 查看已索引的文档。")
             staged = self.documents_dir / f".removing-{name}"
             if path.is_file():
                 os.replace(path, staged)

@@ -290,6 +290,7 @@ def add_kb_routes(
     is documents/ → index/); uploading, replacing and removing a document need the write token
     (qa.serve.auth)."""
     from qa.index.kb import DEFAULT_KB
+    from qa.search.retriever import NoSuchDocument
 
     holder: dict[str, KnowledgeBases] = {}
     if kbs is not None:
@@ -309,6 +310,10 @@ def add_kb_routes(
 
     @api.exception_handler(UnknownKnowledgeBase)
     async def _unknown_kb(_: Request, exc: UnknownKnowledgeBase) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @api.exception_handler(NoSuchDocument)
+    async def _no_such_document(_: Request, exc: NoSuchDocument) -> JSONResponse:
         return _error(404, str(exc))
 
     @api.get("/api/kb")
@@ -397,10 +402,9 @@ def add_kb_routes(
         denied = refused(request)
         if denied is not None:
             return denied
-        r = kb_retriever(kb)
-        if name not in {d.info.file for d in r.documents()}:
-            return _error(404, f"知识库 {kb} 中没有名为 {name[:200]} 的文档。")
-        return take_upload(r, file, name, replace=True)
+        # whether the document exists is decided under the writer's lock (another worker may have just
+        # added or removed it): NoSuchDocument -> 404
+        return take_upload(kb_retriever(kb), file, name, replace=True)
 
     @api.delete("/api/kb/{kb}/documents/{name}", responses=write_responses)
     def kb_remove(kb: str, name: str, request: Request) -> JSONResponse:
@@ -409,10 +413,7 @@ def add_kb_routes(
         denied = refused(request)
         if denied is not None:
             return denied
-        r = kb_retriever(kb)
-        if name not in {d.info.file for d in r.documents()}:
-            return _error(404, f"知识库 {kb} 中没有名为 {name[:200]} 的文档。")
-        report = r.remove_document(name)
+        report = kb_retriever(kb).remove_document(name)  # NoSuchDocument -> 404
         return JSONResponse(
             status_code=200, content={"removed": report.removed, "kb": kb, "report": _to_jsonable(report)}
         )
