@@ -1554,6 +1554,9 @@ def bench_command(
     milvus: Annotated[
         int | None, _opt("--milvus", help="Passages for the Milvus (milvus-lite) phase; 0 skips it")
     ] = None,
+    scale_questions: Annotated[
+        int | None, _opt("--scale-questions", help="Gold questions timed per index in the scaling phase")
+    ] = None,
 ) -> None:
     """Measure indexing, querying, memory and scaling; write eval/bench/bench.{json,md} and scaling.png."""
     import typer
@@ -1574,6 +1577,8 @@ def bench_command(
         cfg.filler = filler
         if milvus is not None:
             cfg.milvus = milvus
+        if scale_questions is not None:
+            cfg.n_scale_questions = scale_questions
         if scale_only:
             for p in (base_index, pool_index or base_index):
                 if not (p / "CURRENT").exists():

@@ -7,6 +7,8 @@ its lock freed) when the test is done.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import DOCUMENTS
 
 from qa.config import Settings
@@ -22,6 +25,16 @@ from qa.index.builder import UpdateReport, update_index
 REPO = Path(__file__).resolve().parent.parent
 NATIONAL = REPO / "corpora" / "national"
 STORES = ("embedded", "milvus")
+
+
+def require_milvus() -> None:
+    """Skip a Milvus test when the milvus extra is missing, or fail it where it must run (CI sets
+    QA_REQUIRE_MILVUS=1, as QA_REQUIRE_BROWSER for the browser tests)."""
+    if importlib.util.find_spec("pymilvus") is None or importlib.util.find_spec("milvus_lite") is None:
+        why = "the milvus extra is missing: pip install 'zhengzhou-qa[milvus]'"
+        if os.environ.get("QA_REQUIRE_MILVUS") == "1":
+            pytest.fail(why, pytrace=False)
+        pytest.skip(why)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from helpers import R2024, new_marker, real_excerpt
-from store_fixtures import STORES, Corpus, built_corpus, release_milvus
+from store_fixtures import STORES, Corpus, built_corpus, release_milvus, require_milvus
 from typer.testing import CliRunner
 
 from qa.cli import app as cli_app
@@ -47,7 +47,7 @@ def corpus(
 ) -> Iterator[Corpus]:
     """documents/ indexed on one backend (each test runs on both)."""
     if request.param == "milvus":
-        pytest.importorskip("pymilvus", reason="the milvus extra: pip install 'zhengzhou-qa[milvus]'")
+        require_milvus()
     with built_corpus(tmp_path, session_settings, real_encoder, request.param) as c:
         yield c
 

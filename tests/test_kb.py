@@ -16,7 +16,15 @@ from typing import Any
 
 import httpx
 import pytest
-from store_fixtures import NATIONAL, REPO, STORES, copy_documents, release_milvus, store_settings
+from store_fixtures import (
+    NATIONAL,
+    REPO,
+    STORES,
+    copy_documents,
+    release_milvus,
+    require_milvus,
+    store_settings,
+)
 from typer.testing import CliRunner
 
 from qa.cli import app as cli_app
@@ -51,7 +59,7 @@ def two(
     """The default knowledge base (a copy of documents/) and 'national' (two reports), on one backend,
     the second created through `qa index --kb national --documents DIR`."""
     if request.param == "milvus":
-        pytest.importorskip("pymilvus", reason="the milvus extra: pip install 'zhengzhou-qa[milvus]'")
+        require_milvus()
     root = tmp_path_factory.mktemp(f"kb-{request.param}")
     s = store_settings(session_settings, request.param, root)
     docs = copy_documents(root / "documents")

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from helpers import R2024, CountingEncoder, new_marker, real_excerpt
-from store_fixtures import REPO, Corpus, built_corpus, release_milvus
+from store_fixtures import REPO, Corpus, built_corpus, release_milvus, require_milvus
 
 from qa.config import Settings
 from qa.errors import QAError
@@ -26,7 +26,7 @@ from qa.search.retriever import Retriever
 
 pytestmark = pytest.mark.integration
 
-pytest.importorskip("pymilvus", reason="the milvus extra: pip install 'zhengzhou-qa[milvus]'")
+require_milvus()
 
 from qa.index.milvus import MilvusTarget, client_for, collection_prefix  # noqa: E402
 

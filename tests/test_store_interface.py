@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from helpers import R2024, REPO
-from store_fixtures import Corpus, built_corpus
+from store_fixtures import Corpus, built_corpus, require_milvus
 
 from qa.config import Settings
 from qa.index.backend import Store
@@ -26,8 +26,6 @@ from qa.search.retriever import Retriever
 from qa.text.tokenize import tokenize
 
 pytestmark = pytest.mark.integration
-
-pytest.importorskip("pymilvus", reason="the milvus extra: pip install 'zhengzhou-qa[milvus]'")
 
 PLAN = "2021-zhengzhou-14th-five-year-plan-outline.txt"
 
@@ -42,6 +40,7 @@ def both(
     tmp_path_factory: pytest.TempPathFactory, session_settings: Settings, real_encoder: Any
 ) -> Iterator[tuple[Corpus, Corpus]]:
     """documents/ indexed on each backend."""
+    require_milvus()
     with (
         built_corpus(tmp_path_factory.mktemp("emb"), session_settings, real_encoder, "embedded") as emb,
         built_corpus(tmp_path_factory.mktemp("mil"), session_settings, real_encoder, "milvus") as mil,

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from helpers import R2024, new_marker, real_excerpt
-from store_fixtures import REPO, STORES, copy_documents, store_settings
+from store_fixtures import REPO, STORES, copy_documents, require_milvus, store_settings
 
 from qa.config import Settings
 from qa.serve.process import free_port, stop_process, wait_until_healthy
@@ -59,7 +59,7 @@ def workers(
     request: pytest.FixtureRequest, tmp_path: Path, session_settings: Settings
 ) -> Iterator[tuple[Workers, Path]]:
     if request.param == "milvus":
-        pytest.importorskip("pymilvus", reason="the milvus extra: pip install 'zhengzhou-qa[milvus]'")
+        require_milvus()
     copy_documents(tmp_path / "documents")
     w = Workers(tmp_path, store_settings(session_settings, request.param, tmp_path))
     try:
