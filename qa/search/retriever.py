@@ -256,6 +256,9 @@ class Retriever:
             path = self.documents_dir / name
             if name not in view.store.manifest.documents and not path.is_file():
                 raise NoSuchDocument(f"没有名为 {name} 的文档；用 qa documents 查看已索引的文档。")
+            # a removal killed after its rename left its file hidden; under the lock none is in flight
+            for stale in self.documents_dir.glob(".removing-*"):
+                stale.unlink(missing_ok=True)
             staged = self.documents_dir / f".removing-{name}"
             if path.is_file():
                 os.replace(path, staged)

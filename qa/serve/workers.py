@@ -111,8 +111,8 @@ def serve_workers(settings: Settings, workers: int) -> None:
         print(f"[index] {report.summary()}", flush=True)
         os.environ[SETTINGS_ENV] = json.dumps(dataclasses.asdict(settings), ensure_ascii=False)
         print(
-            f"[workers] {workers} API workers on http://{settings.host}:{settings.port}/ "
-            "(OpenAPI docs at /docs)",
+            f"[workers] {workers} API workers on http://{settings.host}:{settings.port}/ (OpenAPI docs at "
+            "/docs); the web chat keeps session state in its process: serve it with `qa serve` (one worker)",
             flush=True,
         )
         uvicorn.run(
