@@ -1,4 +1,4 @@
-"""`qa index | chunk | ask | documents | eval | fit-reranker | serve`."""
+"""`qa index | chunk | ask | documents | remove | kbs | eval | fit-reranker | serve`."""
 
 from __future__ import annotations
 
@@ -35,6 +35,10 @@ IndexOpt = Annotated[Path | None, typer.Option("--index", "-i", help="Index fold
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="A qa.toml with settings")]
 ModelOpt = Annotated[
     str | None, typer.Option("--model", help="Embedding model: 'default', a hub id or a local path")
+]
+KbOpt = Annotated[
+    str | None,
+    typer.Option("--kb", help="Knowledge base name (default: documents/ → index/); see `qa kbs`"),
 ]
 
 
@@ -85,17 +89,19 @@ def index_cmd(
     force: Annotated[bool, typer.Option("--force", help="Rebuild everything")] = False,
     model: ModelOpt = None,
     faiss_index: Annotated[str | None, typer.Option("--faiss", help="flat | ivf | hnsw")] = None,
+    kb: KbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Build or update the index (only new or changed documents are embedded)."""
+    """Build or update the index (only new or changed documents are embedded).
+
+    With --kb NAME: the knowledge base NAME (created on first use; --documents names its folder)."""
     from qa.index.builder import update_index
 
     try:
         s = _settings(config, model=model, faiss_index=faiss_index)
+        docs, idx, name = _kb_paths(s, kb, documents, index, create=True)
         with progress_bar("扫描文件") as cb:
-            report = update_index(
-                documents or Path(s.documents_dir), index or Path(s.index_dir), s, force=force, progress=cb
-            )
+            report = update_index(docs, idx, s, force=force, progress=cb, kb=name)
     except QAError as exc:
         _fail(exc)
         return
@@ -104,6 +110,18 @@ def index_cmd(
         console.print(f"[yellow]跳过[/yellow] {e}")
     if report.timings:
         console.print("  " + "  ".join(f"{k} {v:.2f}s" for k, v in report.timings.items()))
+
+
+def _kb_paths(
+    s: Settings, kb: str | None, documents: Path | None, index: Path | None, create: bool = False
+) -> tuple[Path, Path, str]:
+    """(documents folder, index folder, knowledge base name) for the options given."""
+    from qa.index.kb import DEFAULT_KB, create_kb, resolve_kb
+
+    if kb is None or kb == DEFAULT_KB:
+        return documents or Path(s.documents_dir), index or Path(s.index_dir), DEFAULT_KB
+    base = create_kb(s, kb, documents) if create else resolve_kb(s, kb)
+    return documents or base.documents_dir, index or base.index_dir, base.name
 
 
 @app.command("chunk")
@@ -162,20 +180,22 @@ def ask_cmd(
         str | None, typer.Option("--reranker", help="default | none | a CrossEncoder id/path")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    kb: KbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Ask one question and print the answer with citations."""
+    from qa.index.factory import open_target
     from qa.search.retriever import Retriever
 
     try:
         s = _settings(config, reranker=reranker)
-        idx = index or Path(s.index_dir)
-        docs_dir = documents or Path(s.documents_dir)
-        build = not (idx / "CURRENT").exists() and docs_dir.is_dir()
+        docs_dir, idx, name = _kb_paths(s, kb, documents, index)
+        build = open_target(s, idx, name).live_version() is None and docs_dir.is_dir()
         if build:
-            r = _open_built(idx, s, docs_dir, "建立索引")
+            with progress_bar("建立索引") as cb:
+                r = Retriever.open(idx, s, documents_dir=docs_dir, build=True, progress=cb, kb=name)
         else:
-            r = Retriever.open(idx, s, documents_dir=docs_dir)
+            r = Retriever.open(idx, s, documents_dir=docs_dir, kb=name)
         filters = {"doc": doc or [], "year": year or []}
         ans = r.ask(question, k=k, filters={kk: v for kk, v in filters.items() if v} or None)
     except QAError as exc:
@@ -191,15 +211,17 @@ def ask_cmd(
 def documents_cmd(
     index: IndexOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    kb: KbOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """List the indexed documents: title, issuer, place, kind, dates, years looked back on and planned for,
     where each field came from (catalog / title line / file name / text), and passage counts."""
-    from qa.index.store import IndexStore
+    from qa.index.factory import open_store
 
     try:
         s = _settings(config)
-        store = IndexStore.open(index or Path(s.index_dir))
+        _, idx, name = _kb_paths(s, kb, None, index)
+        store = open_store(s, idx, name)
     except QAError as exc:
         _fail(exc)
         return
@@ -212,6 +234,69 @@ def documents_cmd(
         console.print(f"[bold]{info.file}[/bold]  {n} 段", highlight=False)
         for label, value in document_fields(info):
             console.print(f"  {label}：{value}", highlight=False, markup=False)
+
+
+@app.command("remove")
+def remove_cmd(
+    name: Annotated[str, typer.Argument(help="File name of the document, as `qa documents` lists it")],
+    kb: KbOpt = None,
+    documents: DocumentsOpt = None,
+    index: IndexOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Remove a document: its file leaves the documents folder and a new index version without its
+    passages goes live (every serving worker sees it within a second)."""
+    from qa.search.retriever import Retriever
+
+    try:
+        s = _settings(config)
+        docs_dir, idx, kb_name = _kb_paths(s, kb, documents, index)
+        r = Retriever.open(idx, s, documents_dir=docs_dir, kb=kb_name)
+        with progress_bar(f"移除 {name}") as cb:
+            report = r.remove_document(name, progress=cb)
+    except QAError as exc:
+        _fail(exc)
+        return
+    console.print(report.summary())
+
+
+@app.command("kbs")
+def kbs_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """List the knowledge bases: name, documents folder, documents and passages indexed."""
+    from qa.index.factory import open_store
+    from qa.index.kb import list_kbs
+
+    try:
+        s = _settings(config)
+        rows = []
+        for base in list_kbs(s):
+            try:
+                infos = open_store(s, base.index_dir, base.name).document_infos()
+                docs, passages = len(infos), sum(n for _, n in infos)
+            except QAError:
+                docs, passages = 0, 0
+            rows.append(
+                {
+                    "name": base.name,
+                    "documents_dir": str(base.documents_dir),
+                    "documents": docs,
+                    "passages": passages,
+                }
+            )
+    except QAError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
+        return
+    for row in rows:
+        console.print(
+            f"[bold]{row['name']}[/bold]  {row['documents']} 篇，{row['passages']} 段  {row['documents_dir']}",
+            highlight=False,
+        )
 
 
 def _years_text(years: list[int]) -> str:
@@ -473,9 +558,17 @@ def serve_cmd(
     documents: DocumentsOpt = None,
     index: IndexOpt = None,
     api_only: Annotated[bool, typer.Option("--api-only", help="Only the HTTP API, no web chat")] = False,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", help="API worker processes over the same index (more than 1: API only)"),
+    ] = 1,
     config: ConfigOpt = None,
 ) -> None:
-    """Start the web chat (and the HTTP API) or, with --api-only, just the API."""
+    """Start the web chat (and the HTTP API) or, with --api-only, just the API.
+
+    --workers N (N > 1) starts N stateless API processes on one port over the same index or collection;
+    an update made through any of them is seen by all within a second. The web chat keeps its session
+    state in its process, so it is served by `qa serve` with one worker."""
     args = ["--host", host, "--port", str(port)]
     if documents:
         args += ["--documents", str(documents)]
@@ -483,6 +576,10 @@ def serve_cmd(
         args += ["--index", str(index)]
     if config:
         args += ["--config", str(config)]
+    if workers > 1:
+        from qa.serve.workers import main as workers_main
+
+        raise typer.Exit(code=workers_main([*args, "--workers", str(workers)]))
     if api_only:
         from qa.serve.api import main as api_main
 

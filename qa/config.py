@@ -59,6 +59,14 @@ class Settings:
     max_text_chars: int = 5_000_000  # characters of text extracted from one file
     rate_limit_per_minute: int = 120  # questions, uploads and sign-ins per client address; 0 = no limit
     upload_temp_mb: int = 200  # files the chat has received but not yet indexed, all together
+    # stores, knowledge bases and workers (issue 17; README "Stores and knowledge bases")
+    store: str = "embedded"  # embedded (FAISS + bm25s files under index_dir) | milvus
+    milvus_uri: str = "./milvus.db"  # milvus-lite data folder (tests, CI, one host) or http://host:19530
+    milvus_token: str = ""  # a Milvus server's "user:password" or API key; "" = none
+    milvus_index: str = "FLAT"  # dense index in Milvus: FLAT (exact) | HNSW | IVF_FLAT | AUTOINDEX
+    kb_dir: str = "kbs"  # named knowledge bases live in <kb_dir>/<name>/ (kb.json, index/, documents/)
+    version_check_seconds: float = 0.5  # how often a serving process looks for a newer index version
+    workers: int = 1  # API worker processes of `qa serve` (more than one serves the API only)
 
     def resolved_cache_dir(self) -> Path:
         """Where converted models and the embedding cache live."""

@@ -13,8 +13,13 @@ Phases:
 - embed: encoder_bench.benchmark() (scripts/encoder_bench.py) side by side, plus tokens/passage and GFLOP/s against the CPU peak.
 - query/<corpus>/<backend>: the dev gold questions through Retriever.ask after warm-up (qa.eval.run_eval),
   p50/p95 per stage, hit@5, peak RSS of the serving process.
-- scale/<N>: the real query path over N passages (real passages resampled; their vectors jittered copies
-  of real passage vectors), FAISS flat vs IVF vs HNSW, recall@10 of the approximate indexes vs flat.
+- scale/<N>: the real query path over N passages (documents/ plus filler that reads like more reports:
+  runs of real sentences, numbers permuted; vectors jittered copies of real passage vectors), FAISS flat
+  vs IVF vs HNSW, recall@10 of the approximate indexes vs flat; with IVF also the lexical stage as it was
+  before issue 17 (bm25s scoring every passage), for the before/after figure.
+- milvus/<N>: the same query path over the Milvus store on milvus-lite at N passages (10k), next to the
+  embedded store on the same passages. milvus-lite is a test engine written in Python: its figures show
+  correctness and the client's overhead, not what a Milvus server does.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ import shutil
 import tempfile
 import time
 import tomllib
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -73,6 +77,8 @@ class BenchConfig:
     encoders: bool = True  # also run the side-by-side encoder benchmark (scripts/encoder_bench.py)
     hnsw_budget_s: float = 900.0  # skip an HNSW build estimated to take longer than this
     jitter_cos: float = 0.9  # cosine between a synthetic vector and the real vector it copies
+    filler: str = "mix"  # mix (realistic_filler) | resample (copies of whole passages, as before issue 17)
+    milvus: int = 10_000  # passages for the Milvus (milvus-lite) phase; 0 = skip it
 
     @classmethod
     def quick_config(cls, out_dir: Path = Path("eval/bench")) -> BenchConfig:
@@ -87,6 +93,7 @@ class BenchConfig:
             n_warmup=3,
             n_scale_questions=10,
             embed_passages=32,
+            milvus=2000,
         )
 
 
@@ -439,15 +446,92 @@ def phase_query(
 
 
 # --------------------------------------------------------------------------- phase: scaling
+# 20 fixed digit permutations: a filler passage's numbers are those of its source sentences with the
+# digits permuted, so filler mentions numbers the real reports never state, as other reports would
+_DIGIT_PERMS = [
+    str.maketrans("0123456789", "".join(np.random.default_rng(k).permutation(list("0123456789"))))
+    for k in range(20)
+]
+
+
+def realistic_filler(
+    pool: Any, n_fill: int, rng: np.random.Generator
+) -> tuple[list[str], list[list[str]], np.ndarray]:
+    """`n_fill` filler passages that read like more reports of the genre: (texts, tokens, source passage rows).
+
+    Each passage is a run of consecutive sentences of one pool document from a random place (150–300
+    characters, as the chunker cuts), with a sentence from another document in about a third of them and
+    its digits permuted by one of 20 fixed permutations. So every filler passage is a different text, its
+    terms co-occur as in real paragraphs and its document frequencies grow with N as a corpus's do,
+    unlike resampled copies of whole passages (each of which had ~N/pool exact duplicates, so the top 50
+    lexical hits of a question were 50 copies of one passage). Tokens come from tokenising each pool
+    sentence once. The source row (the pool passage nearest the run's start) lends its vector.
+    """
+    from qa.text.sentences import split_sentences
+    from qa.text.tokenize import tokenize
+
+    docs: list[tuple[list[str], list[list[str]], list[int]]] = []
+    for doc, _ in sorted(pool.doc_rows.items()):
+        text = pool.source_text(doc)
+        sents = [x for x in split_sentences(text) if x.strip()]
+        if len(sents) < 3:
+            continue
+        rows = pool.doc_rows[doc]
+        # the pool passage covering each sentence, by its position in the document
+        where = [int(rows[min(len(rows) - 1, k * len(rows) // len(sents))]) for k in range(len(sents))]
+        docs.append((sents, [tokenize(x) for x in sents], where))
+    weights = np.asarray([len(d[0]) for d in docs], dtype=np.float64)
+    weights /= weights.sum()
+    texts: list[str] = []
+    tokens: list[list[str]] = []
+    src = np.empty(n_fill, dtype=np.int64)
+    translated: dict[tuple[str, int], str] = {}
+    picks = rng.choice(len(docs), size=n_fill, p=weights)
+    lengths = rng.integers(150, 301, size=n_fill)
+    extra = rng.random(n_fill) < 0.33
+    perms = rng.integers(0, len(_DIGIT_PERMS), size=n_fill)
+    for j in range(n_fill):
+        sents, toks, where = docs[int(picks[j])]
+        start = int(rng.integers(0, len(sents)))
+        parts, ptoks, size, k = [], [], 0, start
+        while size < lengths[j] and k < len(sents):
+            parts.append(sents[k])
+            ptoks.extend(toks[k])
+            size += len(sents[k])
+            k += 1
+        if extra[j]:
+            o_sents, o_toks, _ = docs[int(rng.integers(0, len(docs)))]
+            m = int(rng.integers(0, len(o_sents)))
+            parts.append(o_sents[m])
+            ptoks.extend(o_toks[m])
+        perm = int(perms[j])
+        table = _DIGIT_PERMS[perm]
+        texts.append("".join(parts).translate(table))
+        out = []
+        for t in ptoks:
+            if any(c.isdigit() for c in t):
+                key = (t, perm)
+                tt = translated.get(key)
+                if tt is None:
+                    tt = translated[key] = t.translate(table)
+                t = tt
+            out.append(t)
+        tokens.append(out)
+        src[j] = where[start]
+    return texts, tokens, src
+
+
 def synthetic_store(
-    base_index: str, pool_index: str, n: int, jitter_cos: float, seed: int = 0
+    base_index: str, pool_index: str, n: int, jitter_cos: float, seed: int = 0, filler: str = "mix"
 ) -> tuple[Any, float]:
     """An in-memory IndexStore of n passages (the real base index plus filler passages), and its BM25 build time.
 
-    Filler passages are real passages of the pool index (resampled, re-labelled into 'filler' documents of 300
-    passages without years, so that year routing still targets the real reports) whose vectors are the real
-    vectors jittered by isotropic noise to cosine ~jitter_cos: near-duplicates, not identical copies, so an
-    approximate index has to tell them apart. Their BM25 tokens are the real tokens of the copied passage.
+    Filler passages (`filler="mix"`, the default) are written by realistic_filler from the pool index's
+    documents; `filler="resample"` copies whole pool passages instead (the benchmark before issue 17).
+    They sit in 'filler' documents of 300 passages without years, so that year routing still targets the
+    real reports. Their vectors are the vectors of pool passages (the source of each run) jittered by
+    isotropic noise to cosine ~jitter_cos: near-duplicates, not identical copies, so an approximate index
+    has to tell them apart. Their BM25 tokens are the real tokens of their text.
     """
     from qa.index.dense import DenseIndex
     from qa.index.lexical import LexicalIndex
@@ -462,7 +546,13 @@ def synthetic_store(
     m = len(base.passages)
     n_fill = max(0, n - m)
     dim = base.vectors.shape[1]
-    src = rng.integers(0, len(pool.passages), size=n_fill)
+    if filler == "mix":
+        fill_texts, fill_tokens, src = realistic_filler(pool, n_fill, rng)
+    elif filler == "resample":
+        src = rng.integers(0, len(pool.passages), size=n_fill)
+        fill_texts, fill_tokens = [], []
+    else:
+        raise QAError(f"Unknown filler '{filler}'; use mix or resample.")
     vectors = np.empty((m + n_fill, dim), dtype=np.float32)
     vectors[:m] = base.vectors
     pool_vecs = np.asarray(pool.vectors, dtype=np.float32)
@@ -483,42 +573,49 @@ def synthetic_store(
         docs[name] = DocEntry(sha256=f"filler{j}", passages=count, info=info)
         for i in range(j, j + count):
             p = pool.passages[int(src[i])]
+            if fill_texts:
+                text = fill_texts[i]
+                p = dataclasses.replace(p, text=text, embed_text=text, section=[])
             passages.append(dataclasses.replace(p, id=f"filler-{i}", doc=name, title=title, year=None))
-    # Tokenise each distinct real passage once; a filler passage shares its source's id list, so 1M
-    # passages cost 1M list references, not 1M copies of their tokens.
+    # Token ids; a resampled filler passage shares its source's id list (1M list references, not copies).
     vocab: dict[str, int] = {}
 
-    def ids(text: str) -> list[int]:
-        return [vocab.setdefault(tok, len(vocab)) for tok in (tokenize(text) or ["\u2205"])]
+    def ids(toks: list[str]) -> list[int]:
+        return [vocab.setdefault(tok, len(vocab)) for tok in (toks or ["\u2205"])]
 
-    corpus_ids = [ids(p.text) for p in base.passages]
-    pool_ids: dict[int, list[int]] = {}
-    for s in src.tolist():
-        got = pool_ids.get(s)
-        if got is None:
-            got = pool_ids[s] = ids(pool.passages[s].text)
-        corpus_ids.append(got)
+    corpus_ids = [ids(tokenize(p.embed_text)) for p in base.passages]
+    if fill_tokens:
+        corpus_ids.extend(ids(t) for t in fill_tokens)
+    else:
+        pool_ids: dict[int, list[int]] = {}
+        for s in src.tolist():
+            got = pool_ids.get(s)
+            if got is None:
+                got = pool_ids[s] = ids(tokenize(pool.passages[s].embed_text))
+            corpus_ids.append(got)
+    del fill_tokens
     import bm25s
 
     bm25 = bm25s.BM25(k1=1.2, b=0.75)
     t = time.perf_counter()
     bm25.index((corpus_ids, vocab), show_progress=False)
     lexical_build_s = time.perf_counter() - t
+    del corpus_ids
     manifest = dataclasses.replace(base.manifest, documents=docs, passages=len(passages), faiss_index="flat")
     # Filler documents have no file in the version's sources/; their "original text" is their title, so
     # anything the retriever reads off a document's text (stated years) finds nothing in them.
     filler_titles = {name: e.info["title"] for name, e in docs.items() if name.startswith("filler-")}
-    # document frequencies for the lexical index's idf: a filler passage counts its source's tokens again
+    # document frequencies for the lexical index's idf: the length of each term's postings list
+    indptr = np.asarray(bm25.scores["indptr"], dtype=np.int64)
     by_id = {i: tok for tok, i in vocab.items()}
-    df: Counter[str] = Counter()
-    for token_ids in corpus_ids:
-        df.update(by_id[i] for i in set(token_ids))
+    counts = np.diff(indptr)
+    df = {by_id[i]: int(c) for i, c in enumerate(counts.tolist()) if c and by_id[i] != "\u2205"}
     store = IndexStore(
         base.path,
         manifest,
         passages,
         DenseIndex(vectors, None),
-        LexicalIndex(bm25, len(passages), dict(df)),
+        LexicalIndex(bm25, len(passages), df),
         sources=filler_titles,
     )
     return store, lexical_build_s
@@ -533,6 +630,7 @@ def phase_scale(
     n_questions: int,
     jitter_cos: float,
     hnsw: bool,
+    filler: str = "mix",
 ) -> dict[str, Any]:
     """Flat vs IVF vs HNSW at n passages: build time, memory, recall@10 vs flat, query path p50/p95."""
     import faiss
@@ -544,13 +642,19 @@ def phase_scale(
     settings = Settings(cache_dir=cache_dir, embed_backend=DEFAULT_BACKEND)
     rss0 = _rss_mb()
     t = time.perf_counter()
-    store, lexical_build_s = synthetic_store(base_index, pool_index, n, jitter_cos)
+    store, lexical_build_s = synthetic_store(base_index, pool_index, n, jitter_cos, filler=filler)
+    sc = store.lexical.bm25.scores
     out: dict[str, Any] = {
         "n": len(store.passages),
+        "filler": filler,
         "synth_s": round(time.perf_counter() - t, 2),
         "lexical_build_s": round(lexical_build_s, 2),
         "rss_store_mb": round(_rss_mb() - rss0, 1),
         "vectors_mb": round(store.vectors.nbytes / 2**20, 1),
+        # postings: a float32 impact and an int32 row each, plus one offset per term
+        "lexical_mb": round(sum(sc[k].nbytes for k in ("data", "indices", "indptr")) / 2**20, 1),
+        "postings": int(len(sc["data"])),
+        "vocabulary": len(store.lexical.bm25.vocab_dict),
         "kinds": {},
     }
     questions = [q.question for q in load_gold(gold_path) if q.answerable][:n_questions]
@@ -593,9 +697,104 @@ def phase_scale(
         store.dense = DenseIndex(store.vectors, index)
         row["query"] = _ask_latency(retriever, questions)
         row["rss_mb"] = round(_rss_mb(), 1)
+        if kind == "ivf":
+            # before issue 17: bm25s scored every passage and the top 50 were picked from all N scores
+            store.lexical_top = _full_scoring_top(store)  # type: ignore[method-assign]
+            row["query_full_bm25"] = _ask_latency(retriever, questions)
+            del store.lexical_top
         out["kinds"][kind] = row
         store.dense = DenseIndex(store.vectors, None)
         del index
+    return out
+
+
+def _full_scoring_top(store: Any) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    """The lexical top-n as first_stage computed it before issue 17: every passage scored, then the best n."""
+    from qa.index.lexical import top_rows
+
+    def top(terms: Sequence[str], n: int, docs: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        mask = None
+        if docs is not None:
+            mask = np.zeros(len(store.passages), dtype=np.float32)
+            mask[store.rows_of(docs)] = 1.0
+        scores = store.lexical.scores(list(dict.fromkeys(terms)), mask)
+        rows = top_rows(scores, n)
+        return rows, scores[rows]
+
+    return top
+
+
+def phase_milvus(
+    n: int,
+    base_index: str,
+    pool_index: str,
+    cache_dir: str,
+    gold_path: str,
+    n_questions: int,
+    jitter_cos: float,
+) -> dict[str, Any]:
+    """The query path over the Milvus store (milvus-lite) and over the embedded store, same n passages.
+
+    milvus-lite is a test engine written in Python (a Milvus server is C++/Go and runs elsewhere), so these
+    figures show that the same pipeline answers the same way through Milvus and what the client side
+    costs, not how fast a Milvus server is."""
+    from qa.encoders import load_encoder
+    from qa.eval import load_gold
+    from qa.index.dense import DenseIndex, make_faiss_index
+    from qa.index.milvus import MilvusTarget, release
+    from qa.index.writer import BuildInput, ModelRecord
+    from qa.search.retriever import Retriever
+    from qa.types import DocumentInfo
+
+    settings = Settings(cache_dir=cache_dir, embed_backend=DEFAULT_BACKEND)
+    store, _ = synthetic_store(base_index, pool_index, n, jitter_cos)
+    store.dense = DenseIndex(store.vectors, make_faiss_index(store.vectors, "flat"))
+    enc = load_encoder(settings)
+    questions = [q.question for q in load_gold(gold_path) if q.answerable][:n_questions]
+    out: dict[str, Any] = {"n": len(store.passages), "engine": "milvus-lite (Python; a test engine)"}
+    with tempfile.TemporaryDirectory(prefix="qa-bench-milvus-") as tmp:
+        ms = settings.with_(store="milvus", milvus_uri=str(Path(tmp) / "milvus.db"))
+        m = store.manifest
+        inputs = [
+            BuildInput(
+                DocumentInfo(**e.info),
+                e.sha256,
+                [store.passages[i] for i in store.doc_rows[d]],
+                store.source_text(d),
+                np.asarray(store.vectors[store.doc_rows[d]]),
+            )
+            for d, e in m.documents.items()
+        ]
+        rss0 = _rss_mb()
+        t = time.perf_counter()
+        target = MilvusTarget(ms, Path(tmp) / "index", "bench")
+        target.write(
+            inputs,
+            np.concatenate([d.vectors for d in inputs if d.vectors is not None]),
+            model=ModelRecord(m.model, m.model_id, m.model_fingerprint, m.dim),
+            chunker=m.chunker,
+            chunker_fingerprint=m.chunker_fingerprint,
+            faiss_index=m.faiss_index,
+            lexicon=m.lexicon,
+            metadata_version=m.metadata_version,
+            build_seconds=0.0,
+        )
+        out["write_s"] = round(time.perf_counter() - t, 2)
+        out["rows_per_s"] = round(len(store.passages) / max(out["write_s"], 1e-9), 1)
+        t = time.perf_counter()
+        milvus = Retriever(Path(tmp) / "index", ms, None, enc, kb="bench")
+        out["open_s"] = round(time.perf_counter() - t, 2)
+        embedded = Retriever.from_store(store, settings, enc)
+        out["milvus"] = _ask_latency(milvus, questions)
+        out["rss_after_milvus_mb"] = round(_rss_mb(), 1)
+        out["rss_milvus_growth_mb"] = round(_rss_mb() - rss0, 1)
+        out["embedded"] = _ask_latency(embedded, questions)
+        same = [
+            [h.passage.id for h in milvus.search(q, k=5)] == [h.passage.id for h in embedded.search(q, k=5)]
+            for q in questions
+        ]
+        out["same_top5"] = round(sum(same) / max(len(same), 1), 4)
+        release(ms.milvus_uri)
     return out
 
 
@@ -789,6 +988,7 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
         _scale_loop(
             cfg, str(tmp / "idx-docs"), str(tmp / "idx-comb"), c_def, step, result["scaling"], checkpoint
         )
+        _milvus_phase(cfg, str(tmp / "idx-docs"), str(tmp / "idx-comb"), c_def, step, result, con)
     result["targets"] = check_targets(result)
     result["seconds"] = round(time.time() - started, 1)
     result["complete"] = True
@@ -822,6 +1022,7 @@ def _scale_loop(
             cfg.n_scale_questions,
             cfg.jitter_cos,
             do_hnsw,
+            cfg.filler,
         )
         if not do_hnsw:
             r["kinds"]["hnsw"]["estimated_build_s"] = round(est or 0.0, 0)
@@ -830,6 +1031,36 @@ def _scale_loop(
             hnsw_s_per_n = h["build_s"] / max(1, r["n"])
         into.append(r)
         checkpoint()
+
+
+def _milvus_phase(
+    cfg: BenchConfig,
+    base_index: str,
+    pool_index: str,
+    cache_dir: str,
+    step: Callable[..., dict[str, Any]],
+    result: dict[str, Any],
+    con: Any,
+) -> None:
+    """The Milvus phase when asked for (cfg.milvus passages) and the milvus extra is installed."""
+    import importlib.util
+
+    if not cfg.milvus:
+        return
+    if importlib.util.find_spec("pymilvus") is None:
+        con.print("[yellow]milvus phase skipped: pip install 'zhengzhou-qa[milvus]'[/yellow]")
+        return
+    result["milvus"] = step(
+        f"milvus-lite N={cfg.milvus:,}",
+        phase_milvus,
+        cfg.milvus,
+        base_index,
+        pool_index,
+        cache_dir,
+        str(cfg.gold_path),
+        cfg.n_scale_questions,
+        cfg.jitter_cos,
+    )
 
 
 def run_scaling_only(
@@ -860,6 +1091,7 @@ def run_scaling_only(
         write_outputs(result, cfg.out_dir, stem="scaling-only")
 
     _scale_loop(cfg, str(base_index), str(pool_index), str(cache_dir), step, result["scaling"], checkpoint)
+    _milvus_phase(cfg, str(base_index), str(pool_index), str(cache_dir), step, result, con)
     result["complete"] = True
     checkpoint()
     print_report(result, con)
@@ -951,6 +1183,18 @@ def check_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
             50.0,
             note=f"{best[1]}, recall@10 {best[2]}" if best else "no index reached recall 0.95",
         )
+        ivf = big["kinds"].get("ivf", {})
+        if "query" in ivf:
+            before = ivf.get("query_full_bm25", {}).get("total", {})
+            note = f"{big.get('filler', 'resample')} filler, IVF"
+            if before:
+                note += f"; BM25 scoring every passage (before): {before['p50_ms']:.1f} / {before['p95_ms']:.1f} ms"
+            add(
+                f"N={big['n']:,}: query p50 end to end (ms)", ivf["query"]["total"]["p50_ms"], 25.0, note=note
+            )
+            add(
+                f"N={big['n']:,}: query p95 end to end (ms)", ivf["query"]["total"]["p95_ms"], 50.0, note=note
+            )
     return out
 
 
@@ -1056,7 +1300,56 @@ def tables(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
                     "load 1-min": _load(s),
                 }
             )
+        before = s["kinds"].get("ivf", {}).get("query_full_bm25")
+        if before:
+            rows.append(
+                {
+                    "N": s["n"],
+                    "index": "ivf, BM25 scoring every passage (before issue 17)",
+                    "lexical p50/p95": f"{before['lexical']['p50_ms']:.1f} / {before['lexical']['p95_ms']:.1f}"
+                    if "lexical" in before
+                    else "–",
+                    "e2e p50/p95": f"{before['total']['p50_ms']:.1f} / {before['total']['p95_ms']:.1f}",
+                }
+            )
     out.append(("Scaling: the query path over N passages", rows))
+    rows = [
+        {
+            "N": s["n"],
+            "filler": s.get("filler", "resample"),
+            "vectors MB": s["vectors_mb"],
+            "BM25 postings": s.get("postings"),
+            "BM25 MB": s.get("lexical_mb"),
+            "vocabulary": s.get("vocabulary"),
+            "store RSS MB": s["rss_store_mb"],
+            "peak RSS MB": s.get("peak_rss_mb"),
+        }
+        for s in r.get("scaling", [])
+    ]
+    out.append(("Memory at N passages (the store in this process; peak includes building it)", rows))
+    mv = r.get("milvus")
+    if mv:
+        rows = []
+        for backend in ("milvus", "embedded"):
+            qq = mv[backend]
+            rows.append(
+                {
+                    "N": mv["n"],
+                    "store": "milvus (milvus-lite)"
+                    if backend == "milvus"
+                    else "embedded (FAISS flat + bm25s)",
+                    **{st: f"{qq[st]['p50_ms']:.1f} / {qq[st]['p95_ms']:.1f}" for st in STAGES if st in qq},
+                    "same top 5 as embedded": mv["same_top5"] if backend == "milvus" else "–",
+                    "write rows/s": mv["rows_per_s"] if backend == "milvus" else "–",
+                }
+            )
+        out.append(
+            (
+                "Milvus store on milvus-lite vs embedded, p50 / p95 ms per stage (milvus-lite is a test engine "
+                "written in Python: these figures show correctness and client overhead, not a Milvus server)",
+                rows,
+            )
+        )
     rows = []
     for s in r.get("scaling", []):
         for row in s["kinds"].get("ivf", {}).get("nprobe_sweep", []):
@@ -1255,6 +1548,15 @@ def bench_command(
     cache: Annotated[
         Path | None, _opt("--cache", help="Model cache for the query encoder (scale-only)")
     ] = None,
+    filler: Annotated[
+        str, _opt("--filler", help="mix (runs of real sentences, the default) | resample (whole passages)")
+    ] = "mix",
+    milvus: Annotated[
+        int | None, _opt("--milvus", help="Passages for the Milvus (milvus-lite) phase; 0 skips it")
+    ] = None,
+    scale_questions: Annotated[
+        int | None, _opt("--scale-questions", help="Gold questions timed per index in the scaling phase")
+    ] = None,
 ) -> None:
     """Measure indexing, querying, memory and scaling; write eval/bench/bench.{json,md} and scaling.png."""
     import typer
@@ -1272,6 +1574,11 @@ def bench_command(
             cfg.plain_backend = False
         if no_encoders:
             cfg.encoders = False
+        cfg.filler = filler
+        if milvus is not None:
+            cfg.milvus = milvus
+        if scale_questions is not None:
+            cfg.n_scale_questions = scale_questions
         if scale_only:
             for p in (base_index, pool_index or base_index):
                 if not (p / "CURRENT").exists():

@@ -3,10 +3,16 @@
     .venv/bin/python scripts/loadtest.py                       # starts `qa serve --api-only` on a copy of documents/
     .venv/bin/python scripts/loadtest.py --clients 16 --questions 2000 --uploads 6
     .venv/bin/python scripts/loadtest.py --url http://127.0.0.1:7860 --pid 1234   # an already running server
+    .venv/bin/python scripts/loadtest.py --workers 2 --uploads 6 --deletes 3     # `qa serve --workers 2`
+    .venv/bin/python scripts/loadtest.py --workers 2 --store milvus ...          # the same over milvus-lite
 
 Bounded in count (--questions) and in time (--max-seconds): it stops by itself and prints latency
 percentiles, throughput, errors and the server's RSS sampled across the run (--json for a machine copy).
 Uploads are small new documents (expected 200) and one re-upload of the same bytes (expected 409).
+Deletes remove earlier uploads (DELETE /api/kb/default/documents/{name}, expected 200); an answer that
+cites a deleted document more than a second after its delete returned counts as an error, and so does
+one that misses an upload's marker asked more than a second after the upload returned (with several
+workers, each checks the live version every 0.5 s). Traffic goes to 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -44,6 +50,9 @@ class LoadResult:
     questions_planned: int
     questions_done: int = 0
     uploads_done: int = 0
+    deletes_done: int = 0
+    workers_seen: int = 0
+    stale_checks: int = 0  # answers checked against the uploads and deletes finished a second before
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     stopped_by_time: bool = False
@@ -59,13 +68,15 @@ class LoadResult:
         rss = self.rss_summary
         return "\n".join(
             [
-                f"{self.questions_done}/{self.questions_planned} questions and {self.uploads_done} uploads "
-                f"from {self.clients} clients in {self.seconds:.1f} s"
+                f"{self.questions_done}/{self.questions_planned} questions, {self.uploads_done} uploads and "
+                f"{self.deletes_done} deletes from {self.clients} clients in {self.seconds:.1f} s"
+                + (f", answered by {self.workers_seen} worker processes" if self.workers_seen else "")
                 + (" (stopped by the time limit)" if self.stopped_by_time else ""),
                 f"errors: {len(self.errors)}" + (f" (first: {self.errors[0]})" if self.errors else ""),
                 f"latency ms: p50 {lat.get('p50', 0):.0f}  p95 {lat.get('p95', 0):.0f}  "
                 f"p99 {lat.get('p99', 0):.0f}  max {lat.get('max', 0):.0f}",
-                f"throughput: {self.throughput_qps:.1f} questions/s",
+                f"throughput: {self.throughput_qps:.1f} questions/s; {self.stale_checks} answers checked "
+                "against uploads and deletes finished a second earlier",
                 f"server RSS MB: start {rss.get('start', 0):.0f}  after warm-up {rss.get('warm', 0):.0f}  "
                 f"end {rss.get('end', 0):.0f}  max {rss.get('max', 0):.0f}  "
                 f"growth after warm-up {rss.get('growth_after_warm', 0):+.0f}",
@@ -89,8 +100,8 @@ def percentile(values: Sequence[float], q: float) -> float:
     return s[k]
 
 
-def _upload_doc(n: int) -> tuple[str, bytes]:
-    marker = uuid.uuid4().hex[:8]
+def _upload_doc(n: int, marker: str | None = None) -> tuple[str, bytes]:
+    marker = marker or uuid.uuid4().hex[:8]
     text = (
         f"郑州市负载测试资料第{n}号（{marker}）\n\n"
         f"郑州市在负载测试中新建的第{n}号观测站编号LT{marker}，位于金水区，于2025年投入使用。\n"
@@ -105,12 +116,14 @@ def run_load(
     clients: int = 16,
     total: int = 2000,
     uploads: int = 4,
+    deletes: int = 0,
     max_seconds: float = 900.0,
     server_pid: int | None = None,
     sample_every: float = 0.5,
     timeout: float = 120.0,
 ) -> LoadResult:
-    """Send `total` questions from `clients` threads (plus `uploads` uploads) and measure."""
+    """Send `total` questions from `clients` threads (plus `uploads` uploads and `deletes` deletes of
+    earlier uploads) and measure."""
     res = LoadResult(clients=clients, questions_planned=total)
     lock = threading.Lock()
     next_i = 0
@@ -120,15 +133,29 @@ def run_load(
     deadline = t0 + max_seconds
     # uploads go out at evenly spread moments of the run; the last one re-sends earlier bytes (a 409)
     upload_at = {int(total * (j + 1) / (uploads + 1)): j for j in range(uploads)}
-    sent_upload: dict[int, bytes] = {}
+    # deletes go out between the uploads, each removing the oldest upload not yet removed
+    delete_at = {int(total * (j + 1.5) / (uploads + 1)): j for j in range(min(deletes, max(uploads - 1, 0)))}
+    sent_upload: dict[str, bytes] = {}  # name -> bytes of each upload indexed
+    uploaded: dict[str, tuple[str, float]] = {}  # name -> (marker, when the upload returned)
+    deleted: dict[str, float] = {}  # name -> when the delete returned
+    deleting: set[str] = set()
 
     proc = psutil.Process(server_pid) if server_pid else None
+
+    def rss() -> float:
+        # the server and its worker processes (and a milvus-lite server it started)
+        assert proc is not None
+        total_rss = proc.memory_info().rss
+        for child in proc.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total_rss += child.memory_info().rss
+        return total_rss / 2**20
 
     def sampler() -> None:
         while not stop.is_set():
             if proc is not None:
                 with contextlib.suppress(psutil.Error):
-                    res.rss_mb.append((time.perf_counter() - t0, proc.memory_info().rss / 2**20))
+                    res.rss_mb.append((time.perf_counter() - t0, rss()))
             stop.wait(sample_every)
 
     def client(cid: int) -> None:
@@ -144,16 +171,23 @@ def run_load(
                     next_i += 1
                 if i in upload_at:
                     j = upload_at[i]
-                    if j == uploads - 1 and sent_upload:
-                        name, data, want = "重复上传.txt", next(iter(sent_upload.values())), 409
+                    marker = uuid.uuid4().hex[:8]
+                    with lock:  # the same bytes as an upload still indexed (not one deleted meanwhile)
+                        again = [d for n, d in sent_upload.items() if n not in deleted and n not in deleting]
+                    if j == uploads - 1 and again:
+                        name, data, want = "重复上传.txt", again[-1], 409
                     else:
-                        (name, data), want = _upload_doc(j), 200
-                        sent_upload[j] = data
+                        (name, data), want = _upload_doc(j, marker), 200
                     t = time.perf_counter()
                     try:
                         r = c.post("/api/documents", files={"file": (name, data, "text/plain")})
                         ok = r.status_code == want
                         why = f"upload {name}: {r.status_code} {r.text[:200]}"
+                        if ok and want == 200:
+                            with lock:
+                                added = r.json()["added"][0]
+                                uploaded[added] = (marker, time.perf_counter())
+                                sent_upload[added] = data
                     except httpx.HTTPError as exc:
                         ok, why = False, f"upload {name}: {type(exc).__name__}: {exc}"
                     with lock:
@@ -161,20 +195,64 @@ def run_load(
                         res.uploads_done += 1
                         if not ok:
                             res.errors.append(why)
-                q = questions[i % len(questions)]
+                if i in delete_at:
+                    waited = time.perf_counter()
+                    while True:  # the upload it removes may still be being indexed
+                        with lock:
+                            gone = next((n for n in uploaded if n not in deleted and n not in deleting), None)
+                            if gone is not None:
+                                deleting.add(gone)
+                        if gone is not None or time.perf_counter() - waited > 60:
+                            break
+                        time.sleep(0.2)
+                    if gone is not None:
+                        t = time.perf_counter()
+                        try:
+                            r = c.delete(f"/api/kb/default/documents/{gone}")
+                            ok, why = r.status_code == 200, f"delete {gone}: {r.status_code} {r.text[:200]}"
+                        except httpx.HTTPError as exc:
+                            ok, why = False, f"delete {gone}: {type(exc).__name__}: {exc}"
+                        with lock:
+                            res.upload_ms.append((time.perf_counter() - t) * 1000)
+                            res.deletes_done += 1
+                            if ok:
+                                deleted[gone] = time.perf_counter()
+                            else:
+                                res.errors.append(why)
+                # every fifth question asks for the newest upload's marker instead: the check of freshness
+                with lock:
+                    fresh = [(n, m, at) for n, (m, at) in uploaded.items() if n not in deleted]
+                probe = fresh[-1] if fresh and i % 5 == 0 else None
+                q = f"观测站编号LT{probe[1]}在哪里？" if probe else questions[i % len(questions)]
                 t = time.perf_counter()
+                sent = time.perf_counter()
                 try:
                     r = c.post("/api/ask", json={"question": q, "k": 5})
-                    ok = r.status_code == 200 and bool(r.json().get("text"))
+                    body = r.json()
+                    ok = r.status_code == 200 and bool(body.get("text"))
                     why = f"ask {q!r}: {r.status_code} {r.text[:200]}"
+                    cited = {h["passage"]["doc"] for h in body.get("hits", [])}
                 except (httpx.HTTPError, ValueError) as exc:
-                    ok, why = False, f"ask {q!r}: {type(exc).__name__}: {exc}"
+                    ok, why, cited = False, f"ask {q!r}: {type(exc).__name__}: {exc}", set()
                 ms = (time.perf_counter() - t) * 1000
                 with lock:
                     latencies.append(ms)
                     res.questions_done += 1
                     if not ok:
                         res.errors.append(why)
+                    checked = any(sent - at > 1.0 for at in deleted.values())
+                    for n in cited:
+                        if n in deleted and sent - deleted[n] > 1.0:
+                            res.errors.append(
+                                f"ask {q!r} cited {n}, deleted {sent - deleted[n]:.1f} s before"
+                            )
+                    if probe and sent - probe[2] > 1.0 and probe[0] not in deleted:
+                        checked = True
+                        if probe[0] not in cited:
+                            res.errors.append(
+                                f"ask {q!r} missed {probe[0]}, uploaded {sent - probe[2]:.1f} s before"
+                            )
+                    res.stale_checks += checked
 
     sampler_thread = threading.Thread(target=sampler, daemon=True)
     sampler_thread.start()
@@ -197,6 +275,7 @@ def run_load(
         "mean": statistics.fmean(latencies) if latencies else 0.0,
     }
     res.throughput_qps = res.questions_done / res.seconds if res.seconds else 0.0
+    res.workers_seen = _count_workers(base_url)
     if res.rss_mb:
         mbs = [m for _, m in res.rss_mb]
         warm = mbs[min(len(mbs) - 1, max(1, len(mbs) // 10))]  # after the first tenth of the run
@@ -210,27 +289,47 @@ def run_load(
     return res
 
 
+def _count_workers(base_url: str, tries: int = 40) -> int:
+    """How many worker processes answer on the port (GET /api/kb names its worker), over fresh connections."""
+    pids = set()
+    for _ in range(tries):
+        try:
+            with httpx.Client(base_url=base_url, timeout=30) as c:
+                pids.add(c.get("/api/kb").json()["worker"])
+        except (httpx.HTTPError, ValueError, KeyError):
+            return 0
+    return len(pids)
+
+
 class Server:
     """`qa serve --api-only` (or app.py with --app) on a free loopback port, in a subprocess."""
 
     def __init__(
-        self, documents: Path, index: Path, log: Path, app: bool = False, port: int | None = None
+        self,
+        documents: Path,
+        index: Path,
+        log: Path,
+        app: bool = False,
+        port: int | None = None,
+        workers: int = 1,
+        store_env: dict[str, str] | None = None,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log.open("w", encoding="utf-8")
         args = ["--port", str(self.port), "--documents", str(documents), "--index", str(index)]
-        cmd = (
-            [sys.executable, str(REPO / "app.py"), *args]
-            if app
-            else [
+        if workers > 1:
+            cmd = [sys.executable, "-m", "qa.cli", "serve", "--workers", str(workers), *args]
+        elif app:
+            cmd = [sys.executable, str(REPO / "app.py"), *args]
+        else:
+            cmd = [
                 sys.executable,
                 "-c",
                 "import sys; from qa.serve.api import main; sys.exit(main(sys.argv[1:]))",
                 *args,
             ]
-        )
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO), **(store_env or {})}
         # all clients come from 127.0.0.1: the per-client rate limit would count them as one
         env.setdefault("QA_RATE_LIMIT_PER_MINUTE", "0")
         self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, env=env)
@@ -259,6 +358,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--questions", type=int, default=2000)
     ap.add_argument("--uploads", type=int, default=4)
+    ap.add_argument("--deletes", type=int, default=0, help="deletes of earlier uploads during the run")
+    ap.add_argument("--workers", type=int, default=1, help="start `qa serve --workers N` (API only)")
+    ap.add_argument("--store", default="embedded", choices=["embedded", "milvus"], help="the index's store")
     ap.add_argument("--max-seconds", type=float, default=1200.0)
     ap.add_argument("--gold", default=str(GOLD))
     ap.add_argument("--json", help="write the result as JSON to this file")
@@ -279,14 +381,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                     (docs / f.name).chmod(0o644)
             if args.index:
                 shutil.copytree(args.index, work / "index", symlinks=True)
-            server = Server(docs, work / "index", work / "server.log", app=args.app)
+            store_env = {"QA_STORE": args.store, "QA_MILVUS_URI": str(work / "milvus.db")}
+            server = Server(
+                docs,
+                work / "index",
+                work / "server.log",
+                app=args.app,
+                workers=args.workers,
+                store_env=store_env,
+            )
             print(f"[load] starting server on {server.url} (log {server.log})", flush=True)
             server.wait()
             url, pid = server.url, server.proc.pid
         # one warm-up question so the model load is not counted as latency
         httpx.post(url + "/api/ask", json={"question": questions[0]}, timeout=300)
         print(
-            f"[load] {args.clients} clients, {args.questions} questions, {args.uploads} uploads", flush=True
+            f"[load] {args.clients} clients, {args.questions} questions, {args.uploads} uploads, "
+            f"{args.deletes} deletes, {args.workers} worker(s), {args.store} store",
+            flush=True,
         )
         res = run_load(
             url,
@@ -294,6 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             clients=args.clients,
             total=args.questions,
             uploads=args.uploads,
+            deletes=args.deletes,
             max_seconds=args.max_seconds,
             server_pid=pid,
         )

@@ -138,6 +138,12 @@ def test_quick_bench_writes_json_markdown_and_plot(tmp_path: Path) -> None:
         k = scale["kinds"][kind]
         assert 0.0 <= k["recall@10"] <= 1.0
         assert k["query"]["total"]["p50_ms"] > 0
+    # issue 17: realistic filler, the lexical stage as it was before for comparison, the Milvus store
+    assert scale["filler"] == "mix" and scale["postings"] > 0 and scale["lexical_mb"] > 0
+    assert scale["kinds"]["ivf"]["query_full_bm25"]["total"]["p50_ms"] > 0
+    if importlib.util.find_spec("pymilvus"):
+        mv = data["milvus"]
+        assert mv["n"] == 2000 and mv["milvus"]["total"]["p50_ms"] > 0 and mv["same_top5"] >= 0.8
     md = (out / "bench.md").read_text(encoding="utf-8")
     assert "Targets" in md and "Scaling" in md and render_markdown(data).strip() == md.strip()
     assert (out / "scaling.png").stat().st_size > 10_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -104,14 +105,17 @@ def test_default_compare_configs_and_index_sharing() -> None:
         "hybrid, no rerank",
         "full (default reranker)",
         "full (BAAI/bge-reranker-v2-m3)",
+        *(["full, milvus store"] if importlib.util.find_spec("pymilvus") else []),  # issue 17: parity row
     ]
     naive = configs["naive baseline"]
     assert (naive.chunker, naive.retrieval_mode, naive.reranker) == ("naive", "dense", "none")
     assert configs["BM25 only"].retrieval_mode == "lexical"
-    # only the chunker changes the index: the naive baseline needs its own, the rest share one
-    keys = {name: index_key(s) for name, s in configs.items()}
+    # the chunker and the store change the index: the naive baseline and Milvus need their own, the rest share one
+    keys = {name: index_key(s) for name, s in configs.items() if s.store == "embedded"}
     assert len(set(keys.values())) == 2
     assert keys["naive baseline"] != keys["BM25 only"] == keys["full (default reranker)"]
+    if "full, milvus store" in configs:
+        assert index_key(configs["full, milvus store"]) not in keys.values()
 
 
 @pytest.mark.unit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ _DESCRIBE_FIELDS = (
     "model",
     "candidates",
     "chunk_max_chars",
+    "store",
 )
 
 
@@ -138,12 +140,20 @@ def default_compare_configs(base: Any, rerankers: Sequence[str] = ()) -> dict[st
         extra.insert(0, base.reranker)
     for name in extra:
         configs[f"full ({name})"] = base.with_(retrieval_mode="hybrid", reranker=name)
+    # the same full pipeline over the Milvus store (issue 17: parity with the embedded one), when installed
+    if base.store != "milvus" and importlib.util.find_spec("pymilvus") is not None:
+        configs["full, milvus store"] = base.with_(
+            retrieval_mode="hybrid", reranker="default", store="milvus"
+        )
     return configs
 
 
 def index_key(settings: Any) -> str:
-    """A folder-safe name for the index a configuration needs (same key = same index): IndexSpec's key."""
-    return IndexSpec.from_settings(settings).key()
+    """A folder-safe name for the index a configuration needs (same key = same index): IndexSpec's key,
+    and the store's name when it is not the embedded one (a Milvus index lives in its own collections)."""
+    key = IndexSpec.from_settings(settings).key()
+    store = getattr(settings, "store", "embedded")
+    return key if store == "embedded" else f"{key}-{store}"
 
 
 def compare_configs(
@@ -167,6 +177,8 @@ def compare_configs(
     for name, settings in configs.items():
         idx = work / "indexes" / index_key(settings)
         s = settings.with_(index_dir=str(idx), documents_dir=str(docs))
+        if s.store == "milvus" and not s.milvus_uri.startswith(("http:", "https:", "tcp:", "unix:")):
+            s = s.with_(milvus_uri=str(work / "milvus.db"))  # a milvus-lite folder of the comparison's own
         con.print(f"[bold]{name}[/bold]: index {idx}")
         retriever = Retriever.open(idx, s, documents_dir=docs, build=True)
         slug = re.sub(r"[^0-9A-Za-z]+", "-", name).strip("-").lower() or "config"

@@ -21,9 +21,10 @@ from qa.config import Settings
 from qa.encoders import EmbeddingCache, default_model_fingerprint
 from qa.errors import DocumentError, IndexProblem, QAError
 from qa.hashing import sha256_file
+from qa.index.backend import Store
+from qa.index.factory import open_target
 from qa.index.spec import IndexSpec
-from qa.index.store import IndexStore
-from qa.index.writer import BuildInput, ModelRecord, Progress, no_progress, write_version, writer_lock
+from qa.index.writer import BuildInput, ModelRecord, Progress, no_progress
 from qa.types import DocumentInfo
 
 
@@ -115,11 +116,10 @@ def embed_passages(
     return out, len(todo)
 
 
-def _relabelled(prev: IndexStore, doc: str, info: DocumentInfo, sha: str) -> BuildInput:
+def _relabelled(prev: Store, doc: str, info: DocumentInfo, sha: str) -> BuildInput:
     """A document's previous passages and vectors under new metadata (title and year travel with passages)."""
-    rows = prev.doc_rows.get(doc, np.zeros(0, np.int64))
-    passages = [replace(prev.passages[i], title=info.title, year=info.year) for i in rows]
-    return BuildInput(info, sha, passages, prev.source_text(doc), np.asarray(prev.vectors[rows]))
+    passages = [replace(p, title=info.title, year=info.year) for p in prev.doc_passages(doc)]
+    return BuildInput(info, sha, passages, prev.source_text(doc), prev.doc_vectors(doc))
 
 
 def update_index(
@@ -132,12 +132,16 @@ def update_index(
     progress: Progress | None = None,
     on_error: Callable[[DocumentError], None] | None = None,
     staged: Sequence[Path] = (),
+    kb: str = "default",
 ) -> UpdateReport:
     """Bring the index in line with the documents folder, embedding only what changed.
 
     `staged`: files outside the folder (an upload's staging copy) indexed as if they were in it under their
     own names; each one the new version took in is moved into the folder once that version is live, and
     one that could not be read stays where it is (its error is in the report).
+
+    With `store = "milvus"` the versions go to the knowledge base `kb`'s collections in Milvus and
+    `index_dir` only holds the writer's lock; with the default `embedded` store they are written there.
     """
     from qa.ingest.catalog import read_catalog
     from qa.ingest.loaders import Limits, use_limits
@@ -154,10 +158,11 @@ def update_index(
     lazy = LazyEncoder(settings, encoder)
     spec = IndexSpec.from_settings(settings)
 
-    with writer_lock(index_dir), use_limits(Limits.from_settings(settings)):
-        previous: IndexStore | None = None
+    target = open_target(settings, index_dir, kb)
+    with target.lock(), use_limits(Limits.from_settings(settings)):
+        previous: Store | None = None
         try:
-            previous = IndexStore.open(index_dir)
+            previous = target.open()
         except IndexProblem as exc:
             if "no index" not in str(exc):
                 report.full_rebuild_reason = f"旧索引无法使用（{exc}），将完整重建"
@@ -239,7 +244,7 @@ def update_index(
             and not report.relabelled
             and previous.manifest.lexicon == lexicon
             and previous.manifest.metadata_version == METADATA_VERSION
-            and table_is_current(previous.path)
+            and table_is_current(previous.extra_file(TABLE_FILE))
         ):
             report.passages_total = previous.manifest.passages
             report.seconds = time.perf_counter() - t_start
@@ -285,7 +290,7 @@ def update_index(
             extra[TABLE_FILE] = dictionary_table_for(
                 (p.embed_text for d in inputs for p in d.passages),
                 genre_lexicon().extended(lexicon, "the corpus lexicon"),
-                previous.path if previous is not None else None,
+                previous.extra_file(TABLE_FILE) if previous is not None else None,
             )
         except QAError as exc:
             progress(f"{exc} English questions are read with the domain phrases only.", None)
@@ -297,8 +302,7 @@ def update_index(
             if inputs
             else np.zeros((0, model.dim), np.float32)
         )
-        write_version(
-            index_dir,
+        target.write(
             inputs,
             vectors,
             model=model,

@@ -17,23 +17,26 @@ Layout of an index directory::
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from qa.errors import IndexProblem
 from qa.hashing import sha256_file
+from qa.index.backend import StaleVersion
 from qa.index.dense import DenseIndex
 from qa.index.lexical import LexicalIndex
 from qa.index.manifest import FORMAT_VERSION, Manifest
-from qa.index.writer import FIX_HINT, current_version
+from qa.index.writer import FIX_HINT, BuildInput, current_version, write_version, writer_lock
 from qa.types import DocumentInfo, Passage
 
 
 class IndexStore:
-    """One opened, read-only index version."""
+    """One opened, read-only index version (the `embedded` backend of qa.index.backend.Store)."""
 
     def __init__(
         self,
@@ -129,14 +132,116 @@ class IndexStore:
             entry = self.manifest.documents.get(doc)
             if entry is None:
                 raise KeyError(doc)
-            self._sources[doc] = (self.path / "sources" / f"{entry.sha256}.txt").read_text(encoding="utf-8")
+            try:
+                text = (self.path / "sources" / f"{entry.sha256}.txt").read_text(encoding="utf-8")
+            except FileNotFoundError as exc:
+                if not self.path.exists():  # pruned after two newer versions went live
+                    raise StaleVersion(
+                        f"The index version {self.path.name} was replaced; reopen the index (`qa index` "
+                        "rebuilds it if this persists)."
+                    ) from exc
+                raise
+            self._sources[doc] = text
         return self._sources[doc]
 
     def document_infos(self) -> list[tuple[DocumentInfo, int]]:
         """Catalog info and passage count of every indexed document."""
         return [(DocumentInfo(**e.info), e.passages) for e in self.manifest.documents.values()]
 
-    def rows_of(self, docs: Mapping[str, object] | list[str] | set[str]) -> np.ndarray:
+    def extra_file(self, name: str) -> bytes | None:
+        """A file the builder stored with this version (qa.text.english's dictionary table), or None."""
+        if name not in self.manifest.files:
+            return None
+        try:
+            return (self.path / name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def rows_of(self, docs: Mapping[str, object] | Collection[str]) -> np.ndarray:
         """Rows of the passages of the given documents (unknown names contribute nothing)."""
         parts = [self.doc_rows[d] for d in sorted(docs) if d in self.doc_rows]
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    # -- the store interface (qa.index.backend.Store) ----------------------------------------
+    @property
+    def version(self) -> str:
+        """The version directory's name."""
+        return self.path.name
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def dense_top(
+        self, qvec: np.ndarray, n: int, docs: Collection[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS top-n, or an exact scan of the given documents' rows."""
+        return self.dense.search(qvec, n, None if docs is None else self.rows_of(docs))
+
+    def lexical_top(
+        self, terms: Sequence[str], n: int, docs: Collection[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 top-n without scoring every passage (LexicalIndex.top)."""
+        rows = None if docs is None else np.sort(self.rows_of(docs))
+        return self.lexical.top(terms, n, rows)
+
+    def dense_scores(self, qvec: np.ndarray, rows: Sequence[int]) -> np.ndarray:
+        """Cosine per row (one dot product each, as the first stage always computed them)."""
+        return np.asarray([self.dense.similarity(int(r), qvec) for r in rows], dtype=np.float64)
+
+    def lexical_scores(self, terms: Sequence[str], rows: Sequence[int]) -> np.ndarray:
+        """BM25 per row."""
+        return self.lexical.score_rows(terms, np.asarray(rows, dtype=np.int64))
+
+    def passages_at(self, rows: Sequence[int]) -> list[Passage]:
+        """Passages by row."""
+        return [self.passages[int(r)] for r in rows]
+
+    def passage(self, row: int) -> Passage:
+        """One passage by row."""
+        return self.passages[row]
+
+    def row_of(self, passage_id: str) -> int | None:
+        """The row of a passage id."""
+        return self.by_id.get(passage_id)
+
+    def passages_in(self, docs: Collection[str]) -> int:
+        """Passages of the given documents."""
+        return sum(len(self.doc_rows[d]) for d in docs if d in self.doc_rows)
+
+    def idf(self) -> Mapping[str, float]:
+        """The lexical index's idf."""
+        return self.lexical.idf()
+
+    def doc_passages(self, doc: str) -> list[Passage]:
+        """A document's passages in row order."""
+        return [self.passages[i] for i in self.doc_rows.get(doc, np.zeros(0, np.int64))]
+
+    def doc_vectors(self, doc: str) -> np.ndarray:
+        """A document's vectors in row order."""
+        return np.asarray(self.vectors[self.doc_rows.get(doc, np.zeros(0, np.int64))])
+
+
+class EmbeddedTarget:
+    """The `embedded` backend's writer side: version directories under one index folder."""
+
+    def __init__(self, index_dir: Path) -> None:
+        self.index_dir = index_dir
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """The index folder's .lock."""
+        return writer_lock(self.index_dir)
+
+    def open(self) -> IndexStore:
+        """The live version."""
+        return IndexStore.open(self.index_dir)
+
+    def live_version(self) -> str | None:
+        """The name CURRENT holds (one small read)."""
+        with contextlib.suppress(OSError, IndexProblem):
+            cur = current_version(self.index_dir)
+            return cur.name if cur is not None else None
+        return None
+
+    def write(self, docs: Sequence[BuildInput], vectors: np.ndarray, **kw: Any) -> str:
+        """write_version into the folder."""
+        return write_version(self.index_dir, docs, vectors, **kw).name

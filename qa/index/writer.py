@@ -11,6 +11,7 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -76,15 +77,30 @@ def write_file(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+_held = threading.local()  # the index folders whose lock this thread holds (the lock is re-entrant)
+
+
 @contextlib.contextmanager
 def writer_lock(index_dir: Path) -> Iterator[None]:
-    """Exclusive lock for the one process that writes an index directory."""
+    """Exclusive lock for the one process that writes an index directory.
+
+    Re-entrant within a thread: a caller that must keep other processes out of a longer change (an
+    upload saved into the documents folder and indexed, with several workers) takes it around the build,
+    and the build's own `writer_lock` passes through."""
     index_dir.mkdir(parents=True, exist_ok=True)
+    key = str(index_dir.resolve())
+    held: set[str] = getattr(_held, "dirs", set())
+    _held.dirs = held
+    if key in held:
+        yield
+        return
     with open(index_dir / ".lock", "a+") as f:
         fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        held.add(key)
         try:
             yield
         finally:
+            held.discard(key)
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 

@@ -1,4 +1,7 @@
-"""The first stage: dense top-N ∪ lexical top-N (plus the best of the reports routed to), fused, with features."""
+"""The first stage: dense top-N ∪ lexical top-N (plus the best of the reports routed to), fused, with features.
+
+It asks the store (qa.index.backend.Store) for top-k lists and for the scores of the candidates only, so
+the same code runs over the embedded files and over Milvus."""
 
 from __future__ import annotations
 
@@ -7,11 +10,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from qa.config import Settings
 from qa.errors import IndexProblem
-from qa.index.lexical import top_rows
 from qa.index.manifest import Manifest
 from qa.search.corpus import CorpusView
 from qa.search.features import Candidate, add_features
@@ -76,11 +76,11 @@ def first_stage(
     allowed = filter_docs(query.filters, view.catalog)
     if s.routing == "filter" and routes and allowed is None:
         allowed = {r.doc for r in routes if r.weight >= 0.5} or None
-    rows_allowed = store.rows_of(allowed) if allowed is not None else None
-    routed_rows = None
-    if s.routing == "prior" and routes and rows_allowed is None:
-        routed = store.rows_of({r.doc for r in routes if r.weight >= 0.5})
-        routed_rows = routed if len(routed) else None
+    routed = None
+    if s.routing == "prior" and routes and allowed is None:
+        routed = {r.doc for r in routes if r.weight >= 0.5}
+        if not store.passages_in(routed):
+            routed = None
     mode = s.retrieval_mode
 
     dense_rank: dict[int, int] = {}
@@ -91,29 +91,26 @@ def first_stage(
         qvec = encoder.get(store.manifest).encode_queries([normalize_for_embedding(query.text)])[0]
         timings["embed"] = time.perf_counter() - t
         t = time.perf_counter()
-        ids, sims = store.dense.search(qvec, n_cand, rows_allowed)
+        ids, sims = store.dense_top(qvec, n_cand, allowed)
         for r, (i, sim) in enumerate(zip(ids.tolist(), sims.tolist(), strict=True)):
             dense_rank[i] = r
             dense_sim[i] = sim
-        if routed_rows is not None:
-            ids2, sims2 = store.dense.search(qvec, ROUTED_EXTRA, routed_rows)
+        if routed is not None:
+            ids2, sims2 = store.dense_top(qvec, ROUTED_EXTRA, routed)
             for i, sim in zip(ids2.tolist(), sims2.tolist(), strict=True):
                 dense_sim.setdefault(i, sim)
         timings["dense"] = time.perf_counter() - t
 
     lex_rank: dict[int, int] = {}
-    bm25 = None
+    lex_terms: list[str] = []
     if mode in ("hybrid", "lexical"):
         t = time.perf_counter()
         lex_terms = list(dict.fromkeys([*query.terms, *view.lexicon.expand_terms(query.terms)]))
-        mask = None
-        if rows_allowed is not None:
-            mask = np.zeros(len(store.passages), dtype=np.float32)
-            mask[rows_allowed] = 1.0
-        bm25 = store.lexical.scores(lex_terms, mask)
-        lex_rank = {int(i): r for r, i in enumerate(top_rows(bm25, n_cand))}
-        if routed_rows is not None:
-            for i in routed_rows[top_rows(bm25[routed_rows], ROUTED_EXTRA)].tolist():
+        top, _ = store.lexical_top(lex_terms, n_cand, allowed)
+        lex_rank = {int(i): r for r, i in enumerate(top.tolist())}
+        if routed is not None:
+            extra, _ = store.lexical_top(lex_terms, ROUTED_EXTRA, routed)
+            for i in extra.tolist():
                 lex_rank.setdefault(int(i), n_cand)
         timings["lexical"] = time.perf_counter() - t
 
@@ -129,18 +126,15 @@ def first_stage(
     ]
     rrf = reciprocal_rank_fusion(rows, rankings, s.rrf_k, n_cand + s.rrf_k)
     route_w = {r.doc: r.weight for r in routes}
+    if qvec is not None:
+        missing = [row for row in rows if row not in dense_sim]
+        dense_sim.update(zip(missing, store.dense_scores(qvec, missing).tolist(), strict=True))
+    # BM25 of every candidate, dense-only ones included (0 when no term occurs), as one call
+    lexical_on = mode in ("hybrid", "lexical")
+    bm25 = store.lexical_scores(lex_terms, rows).tolist() if lexical_on else [0.0] * len(rows)
     cands: list[Candidate] = []
-    for row in rows:
-        p = store.passages[row]
-        if qvec is not None and row not in dense_sim:
-            dense_sim[row] = store.dense.similarity(row, qvec)
-        c = Candidate(
-            row=row,
-            passage=p,
-            dense=dense_sim.get(row, 0.0),
-            bm25=float(bm25[row]) if bm25 is not None else 0.0,
-            rrf=rrf[row],
-        )
+    for row, p, lex in zip(rows, store.passages_at(rows), bm25, strict=True):
+        c = Candidate(row=row, passage=p, dense=dense_sim.get(row, 0.0), bm25=float(lex), rrf=rrf[row])
         c.score = first_stage_score(c.rrf, route_w.get(p.doc, 0.0), s.routing)
         cands.append(c)
     add_features(query, view, cands, routes, s.routing)

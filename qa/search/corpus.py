@@ -4,10 +4,11 @@ and the per-passage text it memoises (normalised text, sentences, section paths)
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cached_property
 
-from qa.index.store import IndexStore
-from qa.text.english import EnglishReader
+from qa.index.backend import Store
+from qa.text.english import TABLE_FILE, EnglishReader
 from qa.text.lexicon import Lexicon, genre_lexicon
 from qa.text.normalize import normalize_for_matching
 from qa.text.periods import arabic_years
@@ -20,7 +21,7 @@ _STATED_YEAR_RE = re.compile(r"(?<!\d)((?:19|20)\d\d)\s*年")
 class CorpusView:
     """One index version as the query side sees it. Lives and dies with the store it wraps."""
 
-    def __init__(self, store: IndexStore, lexicon: Lexicon | None = None) -> None:
+    def __init__(self, store: Store, lexicon: Lexicon | None = None) -> None:
         self.store = store
         self.catalog: list[DocumentInfo] = [info for info, _ in store.document_infos()]
         self.kinds = {i.file: i.kind for i in self.catalog}
@@ -28,15 +29,15 @@ class CorpusView:
         base = lexicon or genre_lexicon().extended(store.manifest.lexicon, "the corpus lexicon")
         self.lexicon = base.for_corpus([i.place for i in self.catalog], [i.title for i in self.catalog])
         if self.lexicon.english is None:  # English is read with this index version's dictionary table
-            self.lexicon = self.lexicon.with_english(EnglishReader.for_index_version(store.path))
+            self.lexicon = self.lexicon.with_english(EnglishReader.from_table(store.extra_file(TABLE_FILE)))
         self._norm: dict[int, str] = {}
         self._sentences: dict[int, list[str]] = {}
         self._section: dict[int, str] = {}
 
     @property
-    def idf(self) -> dict[str, float]:
-        """idf of every corpus term (the lexical index's own)."""
-        return self.store.lexical.idf()
+    def idf(self) -> Mapping[str, float]:
+        """idf of every corpus term (the store's own)."""
+        return self.store.idf()
 
     @cached_property
     def stated_years(self) -> frozenset[int]:
@@ -56,7 +57,7 @@ class CorpusView:
         1957年) so that they meet the question's years."""
         v = self._norm.get(row)
         if v is None:
-            v = self._norm[row] = arabic_years(normalize_for_matching(self.store.passages[row].text))
+            v = self._norm[row] = arabic_years(normalize_for_matching(self.store.passage(row).text))
         return v
 
     def sentences(self, row: int) -> list[str]:
@@ -72,7 +73,7 @@ class CorpusView:
         """A passage's section path, in matching form."""
         v = self._section.get(row)
         if v is None:
-            v = self._section[row] = normalize_for_matching(self.store.passages[row].section_path)
+            v = self._section[row] = normalize_for_matching(self.store.passage(row).section_path)
         return v
 
     def info(self, doc: str) -> DocumentInfo | None:

@@ -10,16 +10,18 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from qa.config import Settings, load_settings
 from qa.errors import IndexProblem, QAError
 from qa.hashing import sha256_bytes
+from qa.index.backend import StaleVersion, Store, Target
 from qa.index.builder import UpdateReport, update_index
-from qa.index.store import IndexStore
+from qa.index.factory import open_target
+from qa.index.kb import DEFAULT_KB, resolve_kb
 from qa.index.writer import Progress
 from qa.ingest.catalog import entry_from_info, read_catalog, set_entry
 from qa.ingest.uploads import (
@@ -29,6 +31,7 @@ from qa.ingest.uploads import (
     check_upload,
     corpus_changes,
     free_name,
+    safe_filename,
     stage_file,
     staging,
 )
@@ -42,6 +45,12 @@ from qa.search.understand import understand
 from qa.types import Answer, DocumentInfo, Hit, Query
 
 NO_RERANKER = ("", "none", "off")
+T = TypeVar("T")
+
+
+class NoSuchDocument(QAError):
+    """A document name the knowledge base does not have (HTTP 404)."""
+
 
 log = logging.getLogger("qa.retriever")
 
@@ -87,12 +96,18 @@ class Retriever:
         documents_dir: str | Path | None = None,
         encoder: Any | None = None,
         *,
-        store: IndexStore | None = None,
+        store: Store | None = None,
+        kb: str = DEFAULT_KB,
     ) -> None:
         self.index_dir = Path(index_dir)
         self.settings = settings
+        self.kb = kb
         self.documents_dir = Path(documents_dir) if documents_dir else Path(settings.documents_dir)
-        self._view = CorpusView(store if store is not None else IndexStore.open(self.index_dir))
+        # a given store (a benchmark's in-memory corpus) is served as it is, without version checks
+        self._target: Target | None = None if store is not None else open_target(settings, self.index_dir, kb)
+        self._view = CorpusView(store if store is not None else self._open_store())
+        self._checked_at = time.monotonic()
+        self._refresh_lock = threading.Lock()
         # an already loaded encoder (another retriever's, a test's) can be shared; it is checked on first use
         self._encoder = QueryEncoder(settings, encoder)
         self._write_lock = threading.Lock()
@@ -111,26 +126,86 @@ class Retriever:
         build: bool = False,
         progress: Progress | None = None,
         encoder: Any | None = None,
+        kb: str | None = None,
     ) -> Retriever:
         """Open an index; with build=True (or no index yet and a documents folder) build/update it first.
 
         `encoder`: an embedding model already loaded (it must be the one the index was built with).
+        `kb`: a knowledge base by name (qa.index.kb; `qa index --kb NAME --documents DIR` creates one): its
+        documents folder and index replace `documents_dir` and `index_dir`.
         """
         settings = settings or load_settings()
         index_dir = Path(index_dir)
-        if build or (documents_dir is not None and not (index_dir / "CURRENT").exists()):
+        name = DEFAULT_KB
+        if kb is not None and kb != DEFAULT_KB:
+            base = resolve_kb(settings, kb)
+            name, index_dir, documents_dir = base.name, base.index_dir, documents_dir or base.documents_dir
+        live = open_target(settings, index_dir, name).live_version()
+        if build or (documents_dir is not None and live is None):
             docs = Path(documents_dir or settings.documents_dir)
-            report = update_index(docs, index_dir, settings, encoder=encoder, progress=progress)
+            report = update_index(docs, index_dir, settings, encoder=encoder, progress=progress, kb=name)
             if progress:
                 progress(report.summary(), 1.0)
                 for err in report.errors:
                     progress(f"无法读取：{err}", None)
-        return cls(index_dir, settings, documents_dir, encoder)
+        return cls(index_dir, settings, documents_dir, encoder, kb=name)
 
     @classmethod
-    def from_store(cls, store: IndexStore, settings: Settings, encoder: Any | None = None) -> Retriever:
+    def from_store(cls, store: Store, settings: Settings, encoder: Any | None = None) -> Retriever:
         """A retriever over an index version already in memory (a benchmark's synthetic corpus, say)."""
-        return cls(store.path.parent, settings, None, encoder, store=store)
+        path = getattr(store, "path", None)
+        return cls(
+            path.parent if path is not None else settings.index_dir, settings, None, encoder, store=store
+        )
+
+    # ---- the live version ---------------------------------------------------------------
+    def _open_store(self) -> Store:
+        assert self._target is not None
+        return self._target.open()
+
+    def _refresh(self, force: bool = False) -> CorpusView:
+        """The view to serve: reopened when the index's live version changed (another worker or process
+        wrote one), checked at most every `version_check_seconds`; requests meanwhile keep the old one."""
+        view = self._view
+        if self._target is None:
+            return view
+        now = time.monotonic()
+        if not force and now - self._checked_at < self.settings.version_check_seconds:
+            return view
+        # one thread reopens; the others go on with the version they have instead of queueing behind it
+        if not self._refresh_lock.acquire(blocking=force):
+            return view
+        try:
+            self._checked_at = time.monotonic()
+            live = self._target.live_version()
+            if live is not None and live != self._view.store.version:
+                fresh = CorpusView(self._open_store())
+                _ = fresh.stated_years  # read every source text now, not in the next visitor's question
+                self._view = fresh
+        finally:
+            self._refresh_lock.release()
+        return self._view
+
+    def _answering(self, fn: Callable[[CorpusView], T]) -> T:
+        """fn(view) on the current version; once more on the new one if the version vanished meanwhile."""
+        try:
+            return fn(self._refresh())
+        except StaleVersion:
+            return fn(self._refresh(force=True))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """The index's writer lock (other worker processes wait), or nothing for a store given in memory.
+        A lock that cannot be taken because the index folder is not writable is IndexProblem's one sentence."""
+        if self._target is None:
+            yield
+            return
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self._target.lock())
+            except OSError as exc:
+                raise _unwritable(self.index_dir, self.documents_dir, exc) from exc
+            yield
 
     def update(
         self,
@@ -147,25 +222,18 @@ class Retriever:
         recorded in the index folder's audit log with `actor`, `via` and `client`. A folder that cannot
         be written raises IndexProblem with one sentence; the index in use stays as it was.
         """
-        with self._write_lock:
-            before = self._doc_hashes()
-            moved: list[tuple[Path, Path]] = []
+        if remove:
+            report = UpdateReport()
             for name in remove:
-                if name not in before or Path(name).name != name or not (self.documents_dir / name).is_file():
-                    raise QAError(f"没有名为 {name[:80]} 的文档；文件名见 GET /api/documents。")
+                done = self.remove_document(name, progress, actor=actor, via=via, client=client)
+                report.removed.extend(done.removed)
+                report.errors.extend(done.errors)
+            return report
+        with self._write_lock, self._writing():
+            self._refresh(force=True)
+            before = self._doc_hashes()
             try:
-                with staging(self.documents_dir) if remove else contextlib.nullcontext(None) as folder:
-                    try:
-                        for name in remove:
-                            assert folder is not None
-                            # out of the folder for the update; back in if the update fails
-                            os.replace(self.documents_dir / name, folder / name)
-                            moved.append((folder / name, self.documents_dir / name))
-                        report = self._update_locked(progress)
-                    except BaseException:
-                        for staged_copy, original in moved:
-                            os.replace(staged_copy, original)
-                        raise
+                report = self._update_locked(progress)
             except OSError as exc:
                 raise _unwritable(self.index_dir, self.documents_dir, exc) from exc
             self._audit(before, actor=actor, via=via, client=client)
@@ -188,7 +256,8 @@ class Retriever:
         """
         if file not in self._view.store.manifest.documents:
             raise QAError(f"没有名为 {file[:80]} 的文档；文件名见 GET /api/documents 或 `qa documents`。")
-        with self._write_lock:
+        with self._write_lock, self._writing():
+            self._refresh(force=True)
             if file not in read_catalog(self.documents_dir).infos:
                 # a document read without a catalog entry: its entry starts from what was inferred
                 current = self._view.info(file)
@@ -211,7 +280,7 @@ class Retriever:
                 via=via,
                 client=client,
                 fields=fields,
-                index_version=self._view.store.path.name,
+                index_version=self._view.store.version,
             )
             try:
                 append_audit(self.index_dir, [record])
@@ -228,16 +297,17 @@ class Retriever:
             encoder=self._encoder.loaded,
             progress=progress,
             staged=staged,
+            kb=self.kb,
         )
-        if report.written:
-            self._view = CorpusView(IndexStore.open(self.index_dir))
+        if report.written and self._target is not None:
+            self._refresh(force=True)
         return report
 
     def _doc_hashes(self) -> dict[str, str]:
         return {name: e.sha256 for name, e in self._view.store.manifest.documents.items()}
 
     def _audit(self, before: dict[str, str], **who: str) -> None:
-        records = corpus_changes(before, self._doc_hashes(), **who, index_version=self._view.store.path.name)
+        records = corpus_changes(before, self._doc_hashes(), **who, index_version=self._view.store.version)
         try:
             append_audit(self.index_dir, records)
         except OSError as exc:  # the change is made and live; say so loudly, but do not undo it
@@ -249,6 +319,7 @@ class Retriever:
         data: bytes,
         progress: Progress | None = None,
         *,
+        replace: bool = False,
         actor: str = "library",
         via: str = "upload",
         client: str = "",
@@ -257,7 +328,9 @@ class Retriever:
 
         The file is written into ``documents/.staging/…``, indexed from there, and moved into the
         documents folder by the build that makes the new index version live; a file that cannot be
-        indexed never enters it. The change is recorded in the audit log (`actor`, `via`, `client`).
+        indexed never enters it. `replace=True` puts it in place of the document of the same name (its
+        passages are re-made; NoSuchDocument when there is none). The change is recorded in the audit
+        log (`actor`, `via`, `client`).
         """
         report = UpdateReport()
         try:
@@ -266,14 +339,25 @@ class Retriever:
             report.errors.append(str(exc))
             return report
         digest = sha256_bytes(data)
-        # one upload at a time: the duplicate check, the choice of a free name and the indexing belong together
-        with self._write_lock:
+        # one upload at a time: the duplicate check, the choice of a free name and the indexing belong
+        # together, across threads and across worker processes (the index's writer lock)
+        with self._write_lock, self._writing():
+            self._refresh(force=True)  # another worker may have written a version since this one looked
             before = self._doc_hashes()
             for entry_name, sha in before.items():
                 if sha == digest:
                     report.errors.append(f"{name}: 内容与已索引的 {entry_name} 相同，未重复添加。")
                     report.duplicates.append(name)
                     return report
+            if replace:
+                if not (self.documents_dir / name).is_file():
+                    raise NoSuchDocument(f"没有名为 {name} 的文档可替换；用 qa documents 查看已索引的文档。")
+                try:
+                    report = self._replace_locked(name, data, progress)
+                except OSError as exc:
+                    raise _unwritable(self.index_dir, self.documents_dir, exc) from exc
+                self._audit(before, actor=actor, via=via, client=client)
+                return report
             skip = read_catalog(self.documents_dir).skip if self.documents_dir.is_dir() else set()
             if name in skip:  # the catalog says to skip this name: it would never be indexed
                 name = f"{Path(name).stem}-upload{Path(name).suffix}"
@@ -287,28 +371,97 @@ class Retriever:
             self._audit(before, actor=actor, via=via, client=client)
             return report
 
+    def _replace_locked(self, name: str, data: bytes, progress: Progress | None) -> UpdateReport:
+        """Write new bytes over a document (atomically) and re-index; the old bytes come back on failure."""
+        path = self.documents_dir / name
+        old = path.read_bytes()
+        tmp = path.with_name(f".upload-{name}")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+        try:
+            result = self._update_locked(progress)
+        except BaseException:
+            path.write_bytes(old)
+            raise
+        if name in {e.split(":")[0] for e in result.errors}:
+            path.write_bytes(old)  # unreadable: the document stays as it was
+            self._update_locked(None)
+        return result
+
+    def remove_document(
+        self,
+        name: str,
+        progress: Progress | None = None,
+        *,
+        actor: str = "library",
+        via: str = "delete",
+        client: str = "",
+    ) -> UpdateReport:
+        """Take a document out of the corpus: its file leaves the documents folder and a new index version
+        without its passages goes live. QAError when no document has that name.
+
+        The file is first renamed to a hidden name (which no build reads), so a build killed midway
+        can never bring it back; on a failed build it is put back and the error raised."""
+        with self._write_lock, self._writing():
+            view = self._refresh(force=True)
+            before = self._doc_hashes()
+            if safe_filename(name) != name or name.startswith("."):
+                raise QAError(
+                    f"没有名为 {name[:80]} 的文档（这不是一个文档名）；文件名见 GET /api/documents。"
+                )
+            path = self.documents_dir / name
+            if name not in view.store.manifest.documents and not path.is_file():
+                raise NoSuchDocument(f"没有名为 {name} 的文档；用 qa documents 查看已索引的文档。")
+            # a removal killed after its rename left its file hidden; under the lock none is in flight
+            for stale in self.documents_dir.glob(".removing-*"):
+                stale.unlink(missing_ok=True)
+            staged = self.documents_dir / f".removing-{name}"
+            try:
+                if path.is_file():
+                    os.replace(path, staged)
+                report = self._update_locked(progress)
+            except OSError as exc:
+                if staged.exists() and not path.exists():
+                    os.replace(staged, path)
+                raise _unwritable(self.index_dir, self.documents_dir, exc) from exc
+            except BaseException:
+                if staged.exists() and not path.exists():
+                    os.replace(staged, path)
+                raise
+            staged.unlink(missing_ok=True)
+            self._audit(before, actor=actor, via=via, client=client)
+            return report
+
     # ---- reading ----------------------------------------------------------------------
     @property
-    def store(self) -> IndexStore:
+    def store(self) -> Store:
         """The index version currently served."""
-        return self._view.store
+        return self._refresh().store
+
+    @property
+    def loaded_encoder(self) -> Any | None:
+        """The query encoder if a question has loaded it (other knowledge bases of the same model share it)."""
+        return self._encoder.loaded
 
     @property
     def corpus(self) -> CorpusView:
         """The index version currently served, as the query side sees it (catalog, lexicon, idf)."""
-        return self._view
+        return self._refresh()
 
     def documents(self) -> list[DocumentSummary]:
         """Indexed documents with passage counts."""
-        return [DocumentSummary(info, n) for info, n in self._view.store.document_infos()]
+        return [DocumentSummary(info, n) for info, n in self._refresh().store.document_infos()]
 
     def context(self, passage_id: str, radius_lines: int = 3) -> SourceContext:
         """The original file's lines around a passage (for 'show the source')."""
-        store = self._view.store
-        row = store.by_id.get(passage_id)
+        return self._answering(lambda view: self._context(view, passage_id, radius_lines))
+
+    def _context(self, view: CorpusView, passage_id: str, radius_lines: int) -> SourceContext:
+        store = view.store
+        row = store.row_of(passage_id)
         if row is None:
             raise QAError(f"没有编号为 {passage_id} 的段落。")
-        p = store.passages[row]
+        p = store.passage(row)
         lines = store.source_text(p.doc).splitlines()
         a = max(1, p.span.start_line - radius_lines)
         b = min(len(lines), p.span.end_line + radius_lines)
@@ -318,7 +471,7 @@ class Retriever:
 
     def understand(self, question: str, history: Sequence[str] = (), filters: dict | None = None) -> Query:
         """How the question is read: years, routing, filters, search terms, follow-up rewriting."""
-        return self._understand(self._view, question, history, filters)[0]
+        return self._understand(self._refresh(), question, history, filters)[0]
 
     def _understand(
         self, view: CorpusView, question: str, history: Sequence[str], filters: dict | None
@@ -347,9 +500,12 @@ class Retriever:
 
     def candidates(self, question: str, k: int = 10, filters: dict | None = None) -> list[Candidate]:
         """The first stage alone: candidates with their features, in first-stage order (Candidate.score)."""
-        view = self._view
-        query, routes = self._understand(view, question, (), filters)
-        return first_stage(view, query, routes, k, self.settings, self._encoder, {})
+
+        def run(view: CorpusView) -> list[Candidate]:
+            query, routes = self._understand(view, question, (), filters)
+            return first_stage(view, query, routes, k, self.settings, self._encoder, {})
+
+        return self._answering(run)
 
     def search(
         self, question: str, k: int = 5, filters: dict | None = None, rerank: bool | None = None
@@ -368,7 +524,18 @@ class Retriever:
         """Answer a question: a short verbatim answer line with [n] markers and the cited passages."""
         if not 1 <= int(k) <= 100:
             raise QAError("k 必须在 1 到 100 之间。")
-        view = self._view  # one index version for the whole question, even if an update swaps it
+        # one index version for the whole question, even if an update swaps it meanwhile
+        return self._answering(lambda view: self._ask(view, question, k, filters, rerank, history))
+
+    def _ask(
+        self,
+        view: CorpusView,
+        question: str,
+        k: int,
+        filters: dict | None,
+        rerank: bool | None,
+        history: Sequence[str],
+    ) -> Answer:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         query, routes = self._understand(view, question, history, filters)

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import html
 import logging
+import os
 import re
 import sys
 import unicodedata
@@ -28,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from qa.config import Settings, load_settings
 from qa.errors import IndexProblem, QAError
 from qa.ingest.uploads import UploadRefused, check_name, check_size, clean_stale_staging, corpus_changes
+from qa.serve.kbs import KnowledgeBases, UnknownKnowledgeBase
 from qa.serve.security import SESSION_COOKIE, SESSION_SECONDS, Access, Guard, is_loopback
 
 if TYPE_CHECKING:
@@ -206,12 +208,14 @@ def create_api(
     *,
     access: Access | None = None,
     upload_folder: Path | None = None,
+    kbs: KnowledgeBases | None = None,
 ) -> FastAPI:
-    """The FastAPI app; `retriever_provider()` returns the (already opened) Retriever.
+    """The FastAPI app; `retriever_provider()` returns the (already opened) Retriever of the default
+    knowledge base, `kbs` the others (/api/kb/{kb}/…; by default every registered one, opened on use).
 
-    Writing (upload, delete, reindex) goes through `access` (from the settings when not given); every
-    request first passes `qa.serve.security.Guard` (host, origin, body size, rate, Gradio file checks on
-    `upload_folder`, the chat's temporary upload folder).
+    Writing (upload, replace, delete, reindex, corrections) goes through `access` (from the settings when
+    not given); every request first passes `qa.serve.security.Guard` (host, origin, body size, rate,
+    Gradio file checks on `upload_folder`, the chat's temporary upload folder).
     """
     settings = settings or retriever_provider().settings
     access = access or Access.from_settings(settings)
@@ -440,6 +444,9 @@ def create_api(
         resp.delete_cookie(SESSION_COOKIE, path="/")
         return resp
 
+    # before the catch-all below, which would otherwise answer /api/kb/… with 404
+    add_kb_routes(api, retriever_provider, _settings, _writer, kbs)
+
     @api.api_route(
         "/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"], include_in_schema=False
     )
@@ -533,13 +540,161 @@ def open_for_serving(settings: Settings, progress: Callable[[str, float | None],
         return retriever
     after = {n: e.sha256 for n, e in retriever.store.manifest.documents.items()}
     records = corpus_changes(
-        before, after, actor="server start", via="documents folder", index_version=retriever.store.path.name
+        before, after, actor="server start", via="documents folder", index_version=retriever.store.version
     )
     try:
         append_audit(index, records)
     except OSError as exc:
         log.error("could not write the audit log in %s: %s", index, exc)
     return retriever
+
+
+# ---- knowledge bases and curating (issue 17) -------------------------------------------------------------
+def add_kb_routes(
+    api: FastAPI,
+    retriever_provider: Callable[[], Retriever],
+    settings_provider: Callable[[], Settings],
+    writer: Callable[[Request], str | JSONResponse],
+    kbs: KnowledgeBases | None = None,
+) -> None:
+    """/api/kb: list the knowledge bases; /api/kb/{kb}/search|ask|documents per knowledge base ('default'
+    is documents/ → index/); uploading, replacing and removing a document need write access: `writer`
+    returns the caller's name for the audit log, or the refusal to send (qa.serve.security.Access)."""
+    from qa.index.kb import DEFAULT_KB
+    from qa.search.retriever import NoSuchDocument
+
+    holder: dict[str, KnowledgeBases] = {}
+    if kbs is not None:
+        holder["kbs"] = kbs
+
+    def registry() -> KnowledgeBases:
+        if "kbs" not in holder:
+            holder["kbs"] = KnowledgeBases(settings_provider(), default=retriever_provider())
+        return holder["kbs"]
+
+    def kb_retriever(kb: str) -> Retriever:
+        return retriever_provider() if kb == DEFAULT_KB else registry().get(kb)
+
+    @api.exception_handler(UnknownKnowledgeBase)
+    async def _unknown_kb(_: Request, exc: UnknownKnowledgeBase) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @api.exception_handler(NoSuchDocument)
+    async def _no_such_document(_: Request, exc: NoSuchDocument) -> JSONResponse:
+        return _error(404, str(exc))
+
+    @api.get("/api/kb")
+    def list_knowledge_bases() -> dict[str, Any]:
+        """The knowledge bases, their documents and passages, and the index version this worker serves."""
+        out = []
+        for base in registry().known():
+            row: dict[str, Any] = {"name": base.name}
+            try:
+                r = kb_retriever(base.name)
+                docs = r.documents()
+                row.update(
+                    documents=len(docs), passages=sum(d.passages for d in docs), version=r.store.version
+                )
+            except QAError as exc:
+                row.update(documents=0, passages=0, version=None, problem=str(exc))
+            out.append(row)
+        return {"kbs": out, "worker": os.getpid()}
+
+    @api.post("/api/kb/{kb}/search")
+    def kb_search(kb: str, req: SearchRequest) -> dict[str, Any]:
+        """Ranked passages with citations, from one knowledge base."""
+        hits = kb_retriever(kb).search(
+            req.question, k=req.k, filters=req.filters.to_dict() if req.filters else None, rerank=req.rerank
+        )
+        return {"question": req.question, "kb": kb, "hits": [h.to_dict() for h in hits]}
+
+    @api.post("/api/kb/{kb}/ask")
+    def kb_ask(kb: str, req: AskRequest) -> dict[str, Any]:
+        """An answer line with [n] markers and the cited passages, from one knowledge base."""
+        answer = kb_retriever(kb).ask(
+            req.question,
+            k=req.k,
+            filters=req.filters.to_dict() if req.filters else None,
+            rerank=req.rerank,
+            history=req.history,
+        )
+        return {**answer.to_dict(), "kb": kb}
+
+    @api.get("/api/kb/{kb}/documents")
+    def kb_documents(kb: str) -> dict[str, Any]:
+        """The documents of one knowledge base with their passage counts."""
+        out = []
+        for d in kb_retriever(kb).documents():
+            row = _to_jsonable(d.info)
+            row["passages"] = d.passages
+            out.append(row)
+        return {"kb": kb, "documents": out}
+
+    def take_upload(
+        r: Retriever, file: UploadFile, name: str, replace: bool, who: str, request: Request
+    ) -> JSONResponse:
+        max_mb = settings_provider().max_upload_mb
+        try:
+            safe = check_name(name)
+            data = file.file.read(max_mb * 1024 * 1024 + 1)
+            check_size(safe, len(data), max_mb)
+        except UploadRefused as exc:
+            return _error(exc.status, str(exc))
+        try:
+            report = r.add_upload(
+                name, data, replace=replace, actor=who, via=f"api kb {r.kb}", client=_client(request)
+            )
+        except IndexProblem as exc:
+            return _error(503, str(exc))
+        body = {"report": _to_jsonable(report)}
+        if report.added or report.updated:
+            return JSONResponse(status_code=200, content={"added": report.added + report.updated, **body})
+        message = report.errors[0] if report.errors else f"{name} 没有被加入索引。"
+        return _error(409 if report.duplicates else 422, message, **body)
+
+    write_responses: dict[int | str, dict[str, Any]] = {
+        401: {"description": "a write token is configured and was not sent (Authorization: Bearer …)"},
+        403: {"description": "no write token is configured and the server is not on loopback"},
+        404: {"description": "no such knowledge base or document"},
+    }
+
+    @api.post("/api/kb/{kb}/documents", responses=write_responses)
+    def kb_upload(
+        kb: str, request: Request, file: UploadFile = File(..., description="txt, md, pdf, docx, html")
+    ) -> JSONResponse:
+        """Add one document to a knowledge base and index it incrementally (needs the write token)."""
+        who = writer(request)
+        if isinstance(who, JSONResponse):
+            return who
+        return take_upload(kb_retriever(kb), file, clean_text(file.filename or ""), False, who, request)
+
+    @api.put("/api/kb/{kb}/documents/{name}", responses=write_responses)
+    def kb_replace(
+        kb: str, name: str, request: Request, file: UploadFile = File(..., description="the new file")
+    ) -> JSONResponse:
+        """Replace a document by name with new bytes: its passages are made anew (needs the write token)."""
+        who = writer(request)
+        if isinstance(who, JSONResponse):
+            return who
+        # whether the document exists is decided under the writer's lock (another worker may have just
+        # added or removed it): NoSuchDocument -> 404
+        return take_upload(kb_retriever(kb), file, name, True, who, request)
+
+    @api.delete("/api/kb/{kb}/documents/{name}", responses=write_responses)
+    def kb_remove(kb: str, name: str, request: Request) -> JSONResponse:
+        """Remove a document: a new index version without its passages goes live at once on this worker
+        and within a second on the others (needs the write token)."""
+        who = writer(request)
+        if isinstance(who, JSONResponse):
+            return who
+        r = kb_retriever(kb)
+        try:
+            report = r.remove_document(name, actor=who, via=f"api kb {r.kb}", client=_client(request))
+        except IndexProblem as exc:  # NoSuchDocument -> 404 by the handler above
+            return _error(503, str(exc))
+        return JSONResponse(
+            status_code=200, content={"removed": report.removed, "kb": kb, "report": _to_jsonable(report)}
+        )
 
 
 def _print_progress(message: str, fraction: float | None) -> None:

@@ -30,8 +30,10 @@ import gradio as gr  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
 
 from qa import Answer, DocumentInfo, Hit, IndexProblem, QAError, Retriever, load_settings  # noqa: E402
+from qa.index.kb import DEFAULT_KB  # noqa: E402
 from qa.search.answer import UNSURE_NOTE  # noqa: E402
 from qa.serve.api import announce_access, create_api, open_for_serving  # noqa: E402
+from qa.serve.kbs import KnowledgeBases  # noqa: E402
 from qa.serve.security import (  # noqa: E402
     Access,
     chat_upload_folder,
@@ -329,9 +331,30 @@ def _client(request: gr.Request | None) -> str:
     return str(getattr(client, "host", "") or "")
 
 
-def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
-    """The chat page: conversation, filters, examples, document list and (for who may write) upload."""
+def pick_kb(default: Retriever, kbs: KnowledgeBases | None, kb: str | None) -> Retriever:
+    """The retriever of the knowledge base chosen in the page (the default one when there is no choice)."""
+    return default if kbs is None or not kb or kb == DEFAULT_KB else kbs.get(kb)
+
+
+def kb_panel(kbs: KnowledgeBases | None) -> gr.Dropdown:
+    """The knowledge-base selector: shown when more than the default knowledge base exists."""
+    names = [b.name for b in kbs.known()] if kbs is not None else [DEFAULT_KB]
+    return gr.Dropdown(
+        choices=[(("默认（documents/）" if n == DEFAULT_KB else n), n) for n in names],
+        value=DEFAULT_KB,
+        label="知识库",
+        visible=len(names) > 1,
+        elem_id="qa-kb",
+    )
+
+
+def build_ui(
+    retriever: Retriever, access: Access | None = None, kbs: KnowledgeBases | None = None
+) -> gr.Blocks:
+    """The chat page: conversation, filters, examples, document list and (for who may write) upload,
+    corrections and removal; with several knowledge bases (`kbs`) a selector (kb_panel)."""
     access = access or Access.from_settings(retriever.settings)
+    default_retriever = retriever
 
     def respond(
         question: str,
@@ -341,7 +364,9 @@ def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
         years: list[Any],
         k: float,
         rerank: bool,
+        kb: str | None = DEFAULT_KB,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], str]:
+        retriever = pick_kb(default_retriever, kbs, kb)
         # the conversation lives on the server (gr.State), so an event's body stays a question long
         question = (question or "").strip()[:2000]
         chat = list(chat or [])
@@ -368,9 +393,16 @@ def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
         return chat, chat, history[-10:], ""
 
     def correct(
-        doc: str | None, title: str, year: str, back: str, plan: str, request: gr.Request
+        doc: str | None,
+        title: str,
+        year: str,
+        back: str,
+        plan: str,
+        kb: str | None,
+        request: gr.Request,
     ) -> tuple[str, str, Any, Any]:
         """An admin's correction of a document's metadata (the same call as PATCH /api/documents/{file})."""
+        retriever = pick_kb(default_retriever, kbs, kb)
         refusal = access.refusal(_headers(request))
         try:
             if refusal is not None:
@@ -406,9 +438,33 @@ def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
     def clear() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
         return [], [], []
 
+    def delete(name: str | None, kb: str | None, request: gr.Request) -> str:
+        """An admin's removal of a document (the same call as DELETE /api/kb/{kb}/documents/{name})."""
+        retriever = pick_kb(default_retriever, kbs, kb)
+        refusal = access.refusal(_headers(request))
+        try:
+            if refusal is not None:
+                raise QAError(refusal[1])
+            if not name:
+                raise QAError("请先选择要删除的文档。")
+            report = retriever.remove_document(
+                name, actor=access.who(_headers(request)) or "?", via="chat", client=_client(request)
+            )
+            message = f"✓ 已删除 {name}：它的段落不会再出现在回答中（用时 {report.seconds:.1f} 秒）。"
+        except QAError as exc:
+            message = f"✗ {exc}"
+        except Exception:
+            log.exception("removing %r failed", name)
+            message = f"✗ {name}：删除失败，详情已记录在服务器日志中。"
+        return f'<div class="qa-delete-status">{_e(message)}</div>'
+
     def upload(
-        files: list[str] | None, request: gr.Request, progress: gr.Progress = gr.Progress()
+        files: list[str] | None,
+        kb: str | None,
+        request: gr.Request,
+        progress: gr.Progress = gr.Progress(),
     ) -> tuple[str, str, str, Any, Any, None]:
+        retriever = pick_kb(default_retriever, kbs, kb)
         messages = []
         paths = [Path(f) for f in files or []]
         folder = chat_upload_folder()
@@ -478,6 +534,7 @@ def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
         )
         # Filled by the page-load event (and after uploads): what is indexed right now.
         summary = gr.HTML('<div class="qa-meta">正在读取文档列表…</div>', elem_id="qa-summary")
+        kb_select = kb_panel(kbs)
         history = gr.State([])
         messages = gr.State([])
         chat = chatbot()
@@ -540,9 +597,13 @@ def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
                     fix_plan = gr.Textbox(label="计划的年份", elem_id="qa-fix-plan", max_length=60)
                 fix_btn = gr.Button("保存更正", elem_id="qa-fix-btn")
                 fix_status = gr.HTML(elem_id="qa-fix-status")
+                gr.Markdown("**删除文档**（从文档文件夹和索引中移除；它的段落不再出现在回答中）")
+                delete_doc = gr.Dropdown(choices=[], label="要删除的文档", elem_id="qa-delete-doc")
+                delete_btn = gr.Button("删除文档", variant="stop", elem_id="qa-delete-btn")
+                delete_status = gr.HTML(elem_id="qa-delete-status")
 
         # The documented API is qa.serve.api under /api; Gradio's endpoints only carry the page's events.
-        inputs = [messages, history, doc_filter, year_filter, k, rerank]
+        inputs = [messages, history, doc_filter, year_filter, k, rerank, kb_select]
         outputs = [chat, messages, history, question]
         # Retrieval is safe for concurrent readers, so questions need not queue behind each other.
         # After a reply, scroll to the new question so the answer line is in view, not the last card.
@@ -560,7 +621,8 @@ def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
             ev.then(None, None, None, js=SCROLL_TO_LAST_QUESTION)
         clear_btn.click(clear, None, [chat, messages, history], api_visibility=PRIVATE)
 
-        def refresh(request: gr.Request) -> tuple[str, str, Any, Any, str, Any]:
+        def refresh(kb: str | None, request: gr.Request) -> tuple[str, str, Any, Any, str, Any]:
+            retriever = pick_kb(default_retriever, kbs, kb)
             headers = _headers(request)
             can_write = access.refusal(headers) is None
             if access.token:
@@ -582,29 +644,42 @@ def build_ui(retriever: Retriever, access: Access | None = None) -> gr.Blocks:
 
         # Each page load shows the documents as they are now (another user may have uploaded one) and the
         # upload panel to who may write; it also runs Gradio's event queue once before the first question.
-        def fix_choices() -> Any:
-            return gr.update(choices=_doc_choices(retriever))
+        def doc_choices(kb: str | None) -> tuple[Any, Any]:
+            choices = _doc_choices(pick_kb(default_retriever, kbs, kb))
+            return gr.update(choices=choices, value=None), gr.update(choices=choices, value=None)
 
-        ui.load(
-            refresh,
-            None,
-            [summary, docs_html, doc_filter, year_filter, admin_line, upload_panel],
-            api_visibility=PRIVATE,
-        ).then(fix_choices, None, [fix_doc], api_visibility=PRIVATE)
+        lists = [summary, docs_html, doc_filter, year_filter, admin_line, upload_panel]
+        admin_docs = [fix_doc, delete_doc]
+        ui.load(refresh, [kb_select], lists, api_visibility=PRIVATE).then(
+            doc_choices, [kb_select], admin_docs, api_visibility=PRIVATE
+        )
+
+        def switch(kb: str | None, request: gr.Request) -> tuple[Any, ...]:
+            """Another knowledge base: a new conversation over it."""
+            return ([], [], [], *refresh(kb, request))
+
+        kb_select.change(switch, [kb_select], [chat, messages, history, *lists], api_visibility=PRIVATE).then(
+            doc_choices, [kb_select], admin_docs, api_visibility=PRIVATE
+        )
         fix_btn.click(
             correct,
-            [fix_doc, fix_title, fix_year, fix_back, fix_plan],
+            [fix_doc, fix_title, fix_year, fix_back, fix_plan, kb_select],
             [fix_status, docs_html, doc_filter, year_filter],
             concurrency_limit=1,
             api_visibility=PRIVATE,
         )
+        delete_btn.click(
+            delete, [delete_doc, kb_select], [delete_status], concurrency_limit=1, api_visibility=PRIVATE
+        ).then(refresh, [kb_select], lists, api_visibility=PRIVATE).then(
+            doc_choices, [kb_select], admin_docs, api_visibility=PRIVATE
+        )
         upload_btn.click(
             upload,
-            [files],
+            [files, kb_select],
             [upload_status, summary, docs_html, doc_filter, year_filter, files],
             concurrency_limit=1,
             api_visibility=PRIVATE,
-        ).then(fix_choices, None, [fix_doc], api_visibility=PRIVATE)
+        ).then(doc_choices, [kb_select], admin_docs, api_visibility=PRIVATE)
     return ui
 
 
@@ -617,8 +692,9 @@ def create_app(
     folder = chat_upload_folder()
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_upload_folders(folder.parent, UPLOAD_PREFIX)
-    api = create_api(lambda: retriever, settings, access=access, upload_folder=folder)
-    ui = build_ui(retriever, access)
+    kbs = KnowledgeBases(settings, default=retriever)
+    api = create_api(lambda: retriever, settings, access=access, upload_folder=folder, kbs=kbs)
+    ui = build_ui(retriever, access, kbs)
     app = gr.mount_gradio_app(
         api,
         ui,

@@ -449,25 +449,16 @@ def table_bytes(table: Mapping[str, Any]) -> bytes:
     return json.dumps(table, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def table_is_current(version_dir: Path) -> bool:
-    """True when an index version holds a dictionary table this program reads."""
-    path = Path(version_dir) / TABLE_FILE
-    if not path.is_file():
-        return False
-    try:
-        with path.open("rb") as f:
-            head = f.read(64)
-    except OSError:
-        return False
-    return head.startswith(b'{"version":%d,' % TABLE_VERSION)
+def table_is_current(data: bytes | None) -> bool:
+    """True when a stored dictionary table (an index version's file, or None) is one this program reads."""
+    return data is not None and data[:64].startswith(b'{"version":%d,' % TABLE_VERSION)
 
 
-def dictionary_table_for(
-    texts: Iterable[str], lexicon: Lexicon, previous_version: Path | None = None
-) -> bytes:
+def dictionary_table_for(texts: Iterable[str], lexicon: Lexicon, previous: bytes | None = None) -> bytes:
     """The dictionary table file for a corpus (its passage texts): CC-CEDICT reversed for its words, and
     which Chinese terms of the domain phrases it uses. The previous version's table is kept when
-    neither the corpus's words nor the domain phrases changed; QAError if CC-CEDICT is not installed."""
+    neither the corpus's words nor the domain phrases changed (`previous`: that version's table file, or
+    None); QAError if CC-CEDICT is not installed."""
     vocabulary, text = corpus_words(texts)
     domain = sorted(
         {t for terms in domain_phrases().phrases.values() for t in terms}
@@ -475,12 +466,11 @@ def dictionary_table_for(
     )
     digest = vocabulary_digest(vocabulary)
     domain_digest = hashlib.sha256("\n".join(domain).encode("utf-8")).hexdigest()
-    if previous_version is not None and table_is_current(previous_version):
-        old = (Path(previous_version) / TABLE_FILE).read_bytes()
+    if previous is not None and table_is_current(previous):
         try:
-            meta = json.loads(old)
+            meta = json.loads(previous)
             if meta.get("vocabulary_sha256") == digest and meta.get("domain_sha256") == domain_digest:
-                return old
+                return previous
         except ValueError:
             pass
     places = [p for prov, cities in lexicon.provinces.items() for p in (prov, *cities)]
@@ -553,15 +543,14 @@ class EnglishReader:
         self._lock = threading.Lock()
 
     @classmethod
-    def for_index_version(cls, version_dir: Path) -> EnglishReader:
-        """The reader of one index version: its dictionary table if it has one (older indexes do not)."""
-        path = Path(version_dir) / TABLE_FILE
+    def from_table(cls, data: bytes | None) -> EnglishReader:
+        """The reader of one index version: its dictionary table file if it has one (older indexes do not)."""
         table = None
-        if path.is_file():
+        if data is not None:
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                table = data if data.get("version") == TABLE_VERSION else None
-            except (OSError, ValueError):
+                loaded = json.loads(data)
+                table = loaded if loaded.get("version") == TABLE_VERSION else None
+            except ValueError:
                 table = None  # the store's checksums catch a damaged file; domain phrases still work
         return cls(table=table)
 
