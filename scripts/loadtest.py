@@ -131,10 +131,13 @@ def run_load(
     stop = threading.Event()
     t0 = time.perf_counter()
     deadline = t0 + max_seconds
-    # uploads go out at evenly spread moments of the run; the last one re-sends earlier bytes (a 409)
-    upload_at = {int(total * (j + 1) / (uploads + 1)): j for j in range(uploads)}
+    # uploads go out at evenly spread moments of the first half of the run, so that the second half's
+    # answers check what they changed (a fast server ends a short run before a late upload is indexed);
+    # the last one re-sends earlier bytes (a 409)
+    span = total / 2
+    upload_at = {int(span * (j + 1) / (uploads + 1)): j for j in range(uploads)}
     # deletes go out between the uploads, each removing the oldest upload not yet removed
-    delete_at = {int(total * (j + 1.5) / (uploads + 1)): j for j in range(min(deletes, max(uploads - 1, 0)))}
+    delete_at = {int(span * (j + 1.5) / (uploads + 1)): j for j in range(min(deletes, max(uploads - 1, 0)))}
     sent_upload: dict[str, bytes] = {}  # name -> bytes of each upload indexed
     uploaded: dict[str, tuple[str, float]] = {}  # name -> (marker, when the upload returned)
     deleted: dict[str, float] = {}  # name -> when the delete returned

@@ -104,6 +104,13 @@ def test_replace_a_document(kb: Corpus, real_encoder: Any) -> None:
     texts = [p.text for p in r.store.doc_passages(name)]
     assert any(new in t for t in texts) and not any(old in t for t in texts)
     assert all(old not in h.passage.text for h in r.search(f"{old}的内容", k=10))
+    # bytes that cannot be read leave the document (file and passages) as it was, and nothing staged behind
+    before = (kb.documents / name).read_bytes()
+    report = r.add_upload(name, os.urandom(3000), replace=True)
+    assert report.errors and not report.updated, report
+    assert (kb.documents / name).read_bytes() == before
+    assert r.search(f"{new}的内容", k=1)[0].passage.doc == name
+    assert not [p for p in kb.documents.rglob("*") if p.is_file() and ".staging" in p.parts]
 
 
 def test_readers_follow_the_live_version_and_survive_a_restart(kb: Corpus, real_encoder: Any) -> None:

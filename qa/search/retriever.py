@@ -372,20 +372,14 @@ class Retriever:
             return report
 
     def _replace_locked(self, name: str, data: bytes, progress: Progress | None) -> UpdateReport:
-        """Write new bytes over a document (atomically) and re-index; the old bytes come back on failure."""
-        path = self.documents_dir / name
-        old = path.read_bytes()
-        tmp = path.with_name(f".upload-{name}")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-        try:
-            result = self._update_locked(progress)
-        except BaseException:
-            path.write_bytes(old)
-            raise
+        """Stage new bytes for a document and re-index: like an upload, they replace the file in the
+        documents folder only once the version holding them is live. Bytes that cannot be read leave the
+        file as it was, and the index is brought back to it."""
+        with staging(self.documents_dir) as folder:
+            staged = stage_file(folder, name, data)
+            result = self._update_locked(progress, staged=[staged])
         if name in {e.split(":")[0] for e in result.errors}:
-            path.write_bytes(old)  # unreadable: the document stays as it was
-            self._update_locked(None)
+            self._update_locked(None)  # the version built without the unreadable bytes lacks the document
         return result
 
     def remove_document(
