@@ -237,6 +237,22 @@ def create_api(
     def _settings() -> Settings:
         return settings
 
+    _add_error_handlers(api)
+    writer = _writer_for(access)
+    _add_question_routes(api, retriever_provider)
+    _add_upload_route(api, retriever_provider, _settings, writer)
+    _add_document_routes(api, retriever_provider, writer)
+    _add_admin_routes(api, access)
+    # before the catch-all below, which would otherwise answer /api/kb/… with 404
+    add_kb_routes(api, retriever_provider, _settings, writer, kbs)
+    _add_fallback_route(api)
+    return api
+
+
+def _add_error_handlers(api: FastAPI) -> None:
+    """Every error as JSON {"error": one sentence}: a QAError 400, a malformed request 422, an HTTP error
+    its own status, anything unexpected a logged 500."""
+
     @api.exception_handler(QAError)
     async def _qa_error(_: Request, exc: QAError) -> JSONResponse:
         return _error(400, str(exc))
@@ -256,8 +272,12 @@ def create_api(
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(500, "服务器内部错误，请稍后重试；详情已记录在服务器日志中。")
 
-    def _writer(request: Request) -> str | JSONResponse:
-        """The caller's name for the audit log when it may write; else the refusal to send."""
+
+def _writer_for(access: Access) -> Callable[[Request], str | JSONResponse]:
+    """The check every writing route makes first: the caller's name for the audit log when it may write,
+    else the refusal to send (401 with WWW-Authenticate, or 403), logged."""
+
+    def writer(request: Request) -> str | JSONResponse:
         refusal = access.refusal(request.headers)
         if refusal is not None:
             status, message = refusal
@@ -271,6 +291,12 @@ def create_api(
             )
             return JSONResponse(status_code=status, content={"error": message}, headers=headers)
         return access.who(request.headers) or "?"
+
+    return writer
+
+
+def _add_question_routes(api: FastAPI, retriever_provider: Callable[[], Retriever]) -> None:
+    """/health, /api/search, /api/ask and the document list, over the default knowledge base."""
 
     @api.get("/health")
     def health() -> dict[str, Any]:
@@ -310,6 +336,15 @@ def create_api(
             out.append(row)
         return {"documents": out}
 
+
+def _add_upload_route(
+    api: FastAPI,
+    retriever_provider: Callable[[], Retriever],
+    settings_provider: Callable[[], Settings],
+    writer: Callable[[Request], str | JSONResponse],
+) -> None:
+    """POST /api/documents: one file added to the default knowledge base (needs write access)."""
+
     @api.post(
         "/api/documents",
         responses={
@@ -326,14 +361,14 @@ def create_api(
         request: Request, file: UploadFile = File(..., description="txt, md, pdf, docx, html")
     ) -> JSONResponse:
         """Add one document: staged, indexed, and only then moved into the documents folder."""
-        who = _writer(request)
+        who = writer(request)
         if isinstance(who, JSONResponse):
             return who
         form = await request.form()
         if len(form.getlist("file")) > 1:
             return _error(422, "一次只能上传一个文件；请把多个文件分开上传。")
         name = clean_text(file.filename or "")
-        max_mb = _settings().max_upload_mb
+        max_mb = settings_provider().max_upload_mb
         try:
             # name and type first, so a wrong type is refused (415) before the body is read into memory
             check_name(name)
@@ -355,13 +390,22 @@ def create_api(
         status = 409 if report.duplicates else 422
         return _error(status, message, **body)
 
+
+def _add_document_routes(
+    api: FastAPI,
+    retriever_provider: Callable[[], Retriever],
+    writer: Callable[[Request], str | JSONResponse],
+) -> None:
+    """Removing and correcting a document of the default knowledge base, and re-syncing it with its
+    folder (all need write access)."""
+
     @api.delete(
         "/api/documents/{file}",
         responses={401: {"description": "admin token needed"}, 404: {"description": "no such document"}},
     )
     def delete_document(file: str, request: Request) -> JSONResponse:
         """Remove one document from the documents folder and the index (needs write access)."""
-        who = _writer(request)
+        who = writer(request)
         if isinstance(who, JSONResponse):
             return who
         r = retriever_provider()
@@ -384,7 +428,7 @@ def create_api(
     def correct_document(file: str, changes: Correction, request: Request) -> JSONResponse:
         """Correct a document's metadata (title, year, years looked back on / planned for …); needs write
         access. Written into catalog.toml; questions are re-routed at once, nothing is embedded again."""
-        who = _writer(request)
+        who = writer(request)
         if isinstance(who, JSONResponse):
             return who
         r = retriever_provider()
@@ -407,7 +451,7 @@ def create_api(
     @api.post("/api/reindex", responses={401: {"description": "admin token needed"}})
     def reindex(request: Request) -> JSONResponse:
         """Re-sync the index with the documents folder (files added or removed by hand); needs write access."""
-        who = _writer(request)
+        who = writer(request)
         if isinstance(who, JSONResponse):
             return who
         try:
@@ -415,6 +459,10 @@ def create_api(
         except IndexProblem as exc:
             return _error(503, str(exc))
         return JSONResponse({"report": _to_jsonable(report)})
+
+
+def _add_admin_routes(api: FastAPI, access: Access) -> None:
+    """/admin/login (the sign-in page and its form, which sets the session cookie) and /admin/logout."""
 
     @api.get("/admin/login", include_in_schema=False)
     def login_page(request: Request) -> HTMLResponse:
@@ -444,8 +492,9 @@ def create_api(
         resp.delete_cookie(SESSION_COOKIE, path="/")
         return resp
 
-    # before the catch-all below, which would otherwise answer /api/kb/… with 404
-    add_kb_routes(api, retriever_provider, _settings, _writer, kbs)
+
+def _add_fallback_route(api: FastAPI) -> None:
+    """The catch-all under /api (registered last): 405 with Allow for a known path, else 404, both as JSON."""
 
     @api.api_route(
         "/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"], include_in_schema=False
@@ -466,8 +515,6 @@ def create_api(
                 headers={"Allow": ", ".join(allowed)},
             )
         return _error(404, f"没有这个接口：{_short(path, 80)}；接口列表见 /docs。")
-
-    return api
 
 
 def login_html(access: Access, headers: Any, failed: bool = False) -> str:
@@ -583,6 +630,15 @@ def add_kb_routes(
     async def _no_such_document(_: Request, exc: NoSuchDocument) -> JSONResponse:
         return _error(404, str(exc))
 
+    _add_kb_read_routes(api, registry, kb_retriever)
+    _add_kb_write_routes(api, kb_retriever, settings_provider, writer)
+
+
+def _add_kb_read_routes(
+    api: FastAPI, registry: Callable[[], KnowledgeBases], kb_retriever: Callable[[str], Retriever]
+) -> None:
+    """GET /api/kb, and search, ask and the document list of one knowledge base."""
+
     @api.get("/api/kb")
     def list_knowledge_bases() -> dict[str, Any]:
         """The knowledge bases, their documents and passages, and the index version this worker serves."""
@@ -630,33 +686,24 @@ def add_kb_routes(
             out.append(row)
         return {"kb": kb, "documents": out}
 
-    def take_upload(
-        r: Retriever, file: UploadFile, name: str, replace: bool, who: str, request: Request
-    ) -> JSONResponse:
-        max_mb = settings_provider().max_upload_mb
-        try:
-            safe = check_name(name)
-            data = file.file.read(max_mb * 1024 * 1024 + 1)
-            check_size(safe, len(data), max_mb)
-        except UploadRefused as exc:
-            return _error(exc.status, str(exc))
-        try:
-            report = r.add_upload(
-                name, data, replace=replace, actor=who, via=f"api kb {r.kb}", client=_client(request)
-            )
-        except IndexProblem as exc:
-            return _error(503, str(exc))
-        body = {"report": _to_jsonable(report)}
-        if report.added or report.updated:
-            return JSONResponse(status_code=200, content={"added": report.added + report.updated, **body})
-        message = report.errors[0] if report.errors else f"{name} 没有被加入索引。"
-        return _error(409 if report.duplicates else 422, message, **body)
 
+def _add_kb_write_routes(
+    api: FastAPI,
+    kb_retriever: Callable[[str], Retriever],
+    settings_provider: Callable[[], Settings],
+    writer: Callable[[Request], str | JSONResponse],
+) -> None:
+    """Adding, replacing and removing a document of one knowledge base (all need write access)."""
     write_responses: dict[int | str, dict[str, Any]] = {
         401: {"description": "a write token is configured and was not sent (Authorization: Bearer …)"},
         403: {"description": "no write token is configured and the server is not on loopback"},
         404: {"description": "no such knowledge base or document"},
     }
+
+    def take_upload(
+        r: Retriever, file: UploadFile, name: str, replace: bool, who: str, request: Request
+    ) -> JSONResponse:
+        return _take_upload(r, file, name, replace, who, request, settings_provider().max_upload_mb)
 
     @api.post("/api/kb/{kb}/documents", responses=write_responses)
     def kb_upload(
@@ -695,6 +742,29 @@ def add_kb_routes(
         return JSONResponse(
             status_code=200, content={"removed": report.removed, "kb": kb, "report": _to_jsonable(report)}
         )
+
+
+def _take_upload(
+    r: Retriever, file: UploadFile, name: str, replace: bool, who: str, request: Request, max_mb: int
+) -> JSONResponse:
+    """One uploaded file added to (or, with `replace`, replacing a document of) a knowledge base."""
+    try:
+        safe = check_name(name)
+        data = file.file.read(max_mb * 1024 * 1024 + 1)
+        check_size(safe, len(data), max_mb)
+    except UploadRefused as exc:
+        return _error(exc.status, str(exc))
+    try:
+        report = r.add_upload(
+            name, data, replace=replace, actor=who, via=f"api kb {r.kb}", client=_client(request)
+        )
+    except IndexProblem as exc:
+        return _error(503, str(exc))
+    body = {"report": _to_jsonable(report)}
+    if report.added or report.updated:
+        return JSONResponse(status_code=200, content={"added": report.added + report.updated, **body})
+    message = report.errors[0] if report.errors else f"{name} 没有被加入索引。"
+    return _error(409 if report.duplicates else 422, message, **body)
 
 
 def _print_progress(message: str, fraction: float | None) -> None:

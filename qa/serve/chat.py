@@ -16,7 +16,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -348,15 +349,21 @@ def kb_panel(kbs: KnowledgeBases | None) -> gr.Dropdown:
     )
 
 
-def build_ui(
-    retriever: Retriever, access: Access | None = None, kbs: KnowledgeBases | None = None
-) -> gr.Blocks:
-    """The chat page: conversation, filters, examples, document list and (for who may write) upload,
-    corrections and removal; with several knowledge bases (`kbs`) a selector (kb_panel)."""
-    access = access or Access.from_settings(retriever.settings)
-    default_retriever = retriever
+class ChatHandlers:
+    """The page's event handlers: over the default retriever, the other knowledge bases (`kbs`) and the
+    server's `access` (who may write). One method per event; Gradio reads each one's signature."""
+
+    def __init__(self, retriever: Retriever, access: Access, kbs: KnowledgeBases | None = None) -> None:
+        self.default = retriever
+        self.access = access
+        self.kbs = kbs
+
+    def retriever(self, kb: str | None) -> Retriever:
+        """The retriever of the knowledge base chosen in the page."""
+        return pick_kb(self.default, self.kbs, kb)
 
     def respond(
+        self,
         question: str,
         chat: list[dict[str, Any]],
         history: list[str],
@@ -366,7 +373,8 @@ def build_ui(
         rerank: bool,
         kb: str | None = DEFAULT_KB,
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str], str]:
-        retriever = pick_kb(default_retriever, kbs, kb)
+        """A question asked: its reply appended to the conversation, the question box emptied."""
+        retriever = self.retriever(kb)
         # the conversation lives on the server (gr.State), so an event's body stays a question long
         question = (question or "").strip()[:2000]
         chat = list(chat or [])
@@ -393,6 +401,7 @@ def build_ui(
         return chat, chat, history[-10:], ""
 
     def correct(
+        self,
         doc: str | None,
         title: str,
         year: str,
@@ -402,25 +411,20 @@ def build_ui(
         request: gr.Request,
     ) -> tuple[str, str, Any, Any]:
         """An admin's correction of a document's metadata (the same call as PATCH /api/documents/{file})."""
-        retriever = pick_kb(default_retriever, kbs, kb)
-        refusal = access.refusal(_headers(request))
+        retriever = self.retriever(kb)
+        refusal = self.access.refusal(_headers(request))
         try:
             if refusal is not None:
                 raise QAError(refusal[1])
             if not doc:
                 raise QAError("请先选择要更正的文档。")
-            changes: dict[str, Any] = {
-                "title": title.strip() or None,
-                "year": int(year) if year.strip().isdigit() else None,
-                "looks_back": parse_years(back),
-                "plans_for": parse_years(plan),
-            }
-            if year.strip() and changes["year"] is None:
-                raise QAError("年份要写成四位数字，例如 2024。")
-            if all(v is None for v in changes.values()):
-                raise QAError("没有要更正的内容；请填写标题、年份、回顾或计划的年份。")
+            changes = _metadata_changes(title, year, back, plan)
             info, _ = retriever.correct(
-                doc, changes, actor=access.who(_headers(request)) or "?", via="chat", client=_client(request)
+                doc,
+                changes,
+                actor=self.access.who(_headers(request)) or "?",
+                via="chat",
+                client=_client(request),
             )
             status = f"✓ 已更正 {_e(info.file)}：{_e(info.title)}（{_e(info.year or '—')}年）"
         except QAError as exc:
@@ -435,20 +439,21 @@ def build_ui(
             gr.update(choices=_year_choices(retriever)),
         )
 
-    def clear() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    def clear(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+        """A new conversation: nothing on screen, no earlier questions."""
         return [], [], []
 
-    def delete(name: str | None, kb: str | None, request: gr.Request) -> str:
+    def delete(self, name: str | None, kb: str | None, request: gr.Request) -> str:
         """An admin's removal of a document (the same call as DELETE /api/kb/{kb}/documents/{name})."""
-        retriever = pick_kb(default_retriever, kbs, kb)
-        refusal = access.refusal(_headers(request))
+        retriever = self.retriever(kb)
+        refusal = self.access.refusal(_headers(request))
         try:
             if refusal is not None:
                 raise QAError(refusal[1])
             if not name:
                 raise QAError("请先选择要删除的文档。")
             report = retriever.remove_document(
-                name, actor=access.who(_headers(request)) or "?", via="chat", client=_client(request)
+                name, actor=self.access.who(_headers(request)) or "?", via="chat", client=_client(request)
             )
             message = f"✓ 已删除 {name}：它的段落不会再出现在回答中（用时 {report.seconds:.1f} 秒）。"
         except QAError as exc:
@@ -459,63 +464,20 @@ def build_ui(
         return f'<div class="qa-delete-status">{_e(message)}</div>'
 
     def upload(
+        self,
         files: list[str] | None,
         kb: str | None,
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),
     ) -> tuple[str, str, str, Any, Any, None]:
-        retriever = pick_kb(default_retriever, kbs, kb)
-        messages = []
-        paths = [Path(f) for f in files or []]
+        """An admin's upload of the files picked in the page: each one indexed in turn, with progress."""
+        retriever = self.retriever(kb)
         folder = chat_upload_folder()
-        who = access.who(_headers(request))
-        refusal = access.refusal(_headers(request))
-        if refusal is not None:
-            # the page hides the upload panel from who may not write; a direct event call ends here
-            remove_uploaded(folder, [p for p in paths if inside(p, folder)])
-            paths = []
-            messages.append(f"✗ {refusal[1]}")
-        elif any(not inside(p, folder) for p in paths):
-            # only files this page just uploaded (Gradio's upload folder): never a path on the server
-            log.warning("upload event named files outside %s from %s", folder, _client(request))
-            paths = []
-            messages.append("✗ 只能上传从本页面选择的文件。")
+        who = self.access.who(_headers(request))
+        paths, messages = self._accepted_uploads([Path(f) for f in files or []], folder, request)
         for n, path in enumerate(paths):
-            name = path.name
-
-            def step(message: str, fraction: float | None, n: int = n, name: str = name) -> None:
-                base = n / max(len(paths), 1)
-                span = 1 / max(len(paths), 1)
-                progress(base + span * (fraction or 0.0), desc=f"{name}：{message}")
-
-            step("读取文件", 0.0)
-            try:
-                data = path.read_bytes()
-            except OSError:
-                messages.append(f"✗ {name}：无法读取上传的文件。")
-                continue
-            finally:
-                remove_uploaded(folder, [path])  # the temporary copy is not kept, whatever happens next
-            try:
-                report = retriever.add_upload(
-                    name, data, progress=step, actor=who or "?", via="chat", client=_client(request)
-                )
-            except IndexProblem as exc:
-                messages.append(f"✗ {name}：{exc}")
-                continue
-            except Exception:
-                log.exception("upload of %r failed", name)
-                messages.append(f"✗ {name}：处理失败，详情已记录在服务器日志中。")
-                continue
-            counts = {d.info.file: d.passages for d in retriever.documents()}
-            for added in [*report.added, *report.updated]:
-                messages.append(
-                    f"✓ {added}：已加入索引，{counts.get(added, 0)} 个段落（用时 {report.seconds:.1f} 秒）。"
-                )
-            for err in report.errors:
-                messages.append(f"✗ {err}")
-            if not (report.added or report.updated or report.errors):
-                messages.append(f"· {name}：内容没有变化。")
+            step = _file_progress(progress, n, len(paths), path.name)
+            messages.extend(_index_upload(retriever, path, folder, step, who or "?", _client(request)))
         if not paths and not messages:
             messages.append("请先选择要上传的文件。")
         status = "<br>".join(_e(m) for m in messages)
@@ -528,158 +490,352 @@ def build_ui(
             None,  # empty the file picker so the next upload starts clean
         )
 
-    with gr.Blocks(title="郑州政府报告问答", analytics_enabled=False) as ui:
-        gr.Markdown(
-            "## 郑州政府报告问答\n根据郑州市政府工作报告和“十四五”规划纲要回答问题，每个回答都注明出处。"
-        )
-        # Filled by the page-load event (and after uploads): what is indexed right now.
-        summary = gr.HTML('<div class="qa-meta">正在读取文档列表…</div>', elem_id="qa-summary")
-        kb_select = kb_panel(kbs)
-        history = gr.State([])
-        messages = gr.State([])
-        chat = chatbot()
-        with gr.Row(equal_height=True):
-            question = gr.Textbox(
-                show_label=False,
-                placeholder="输入问题，回车发送（中文或英文）· Ask in Chinese or English, Enter to send",
-                elem_id="qa-question",
-                scale=5,
-                max_length=2000,
-                autofocus=True,
-            )
-            send = gr.Button("提问", variant="primary", elem_id="qa-send", scale=1, min_width=80)
-        with gr.Row(elem_id="qa-examples"):
-            example_buttons = [
-                gr.Button(q, size="sm", elem_classes=["qa-example"], variant="secondary") for q in EXAMPLES
-            ]
-        clear_btn = gr.Button("新对话", size="sm", elem_id="qa-clear")
-        with gr.Accordion("筛选与设置", open=False, elem_id="qa-filters"):
-            doc_filter = gr.Dropdown(
-                choices=_doc_choices(retriever),
-                multiselect=True,
-                label="只在这些文档中查找",
-                elem_id="qa-doc-filter",
-            )
-            year_filter = gr.Dropdown(
-                choices=_year_choices(retriever), multiselect=True, label="年份", elem_id="qa-year-filter"
-            )
-            with gr.Row():
-                k = gr.Slider(1, 10, value=retriever.settings.top_k, step=1, label="段落数", elem_id="qa-k")
-                rerank = gr.Checkbox(
-                    value=retriever.settings.reranker != "none",
-                    label="重排序（reranker）",
-                    elem_id="qa-rerank",
-                )
-        with gr.Accordion("文档与上传", open=False, elem_id="qa-docs-panel"):
-            # Filled by the page-load event, so every visitor sees the current list.
-            docs_html = gr.HTML('<div class="qa-meta">正在读取文档列表…</div>', elem_id="qa-docs")
-            # Shown by the page-load event only to who may write (a signed-in admin, or everyone on a
-            # loopback server without a token); the handler checks again.
-            admin_line = gr.HTML(elem_id="qa-admin")
-            with gr.Column(visible=False, elem_id="qa-upload-panel") as upload_panel:
-                files = gr.File(
-                    label="上传文档（txt、md、pdf、docx、html）",
-                    file_count="multiple",
-                    file_types=[".txt", ".md", ".pdf", ".docx", ".html", ".htm"],
-                    elem_id="qa-upload",
-                )
-                upload_btn = gr.Button("加入索引", elem_id="qa-upload-btn")
-                upload_status = gr.HTML(elem_id="qa-upload-status")
-                gr.Markdown("**更正文件信息**（写入 catalog.toml；不重新嵌入，下一个问题即按新年份检索）")
-                fix_doc = gr.Dropdown(choices=_doc_choices(retriever), label="文档", elem_id="qa-fix-doc")
-                with gr.Row():
-                    fix_title = gr.Textbox(label="标题（留空不改）", elem_id="qa-fix-title", max_length=200)
-                    fix_year = gr.Textbox(label="年份", elem_id="qa-fix-year", max_length=4)
-                with gr.Row():
-                    fix_back = gr.Textbox(
-                        label="回顾的年份，如 2019 或 2016-2020", elem_id="qa-fix-back", max_length=60
-                    )
-                    fix_plan = gr.Textbox(label="计划的年份", elem_id="qa-fix-plan", max_length=60)
-                fix_btn = gr.Button("保存更正", elem_id="qa-fix-btn")
-                fix_status = gr.HTML(elem_id="qa-fix-status")
-                gr.Markdown("**删除文档**（从文档文件夹和索引中移除；它的段落不再出现在回答中）")
-                delete_doc = gr.Dropdown(choices=[], label="要删除的文档", elem_id="qa-delete-doc")
-                delete_btn = gr.Button("删除文档", variant="stop", elem_id="qa-delete-btn")
-                delete_status = gr.HTML(elem_id="qa-delete-status")
+    def _accepted_uploads(
+        self, paths: list[Path], folder: Path, request: gr.Request | None
+    ) -> tuple[list[Path], list[str]]:
+        """The uploaded files to index, or none and the refusal (who may not write, or a path not uploaded)."""
+        refusal = self.access.refusal(_headers(request))
+        if refusal is not None:
+            # the page hides the upload panel from who may not write; a direct event call ends here
+            remove_uploaded(folder, [p for p in paths if inside(p, folder)])
+            return [], [f"✗ {refusal[1]}"]
+        if any(not inside(p, folder) for p in paths):
+            # only files this page just uploaded (Gradio's upload folder): never a path on the server
+            log.warning("upload event named files outside %s from %s", folder, _client(request))
+            return [], ["✗ 只能上传从本页面选择的文件。"]
+        return paths, []
 
-        # The documented API is qa.serve.api under /api; Gradio's endpoints only carry the page's events.
-        inputs = [messages, history, doc_filter, year_filter, k, rerank, kb_select]
-        outputs = [chat, messages, history, question]
-        # Retrieval is safe for concurrent readers, so questions need not queue behind each other.
-        # After a reply, scroll to the new question so the answer line is in view, not the last card.
-        events = [
-            question.submit(
-                respond, [question, *inputs], outputs, concurrency_limit=8, api_visibility=PRIVATE
-            ),
-            send.click(respond, [question, *inputs], outputs, concurrency_limit=8, api_visibility=PRIVATE),
-            *(
-                b.click(respond, [b, *inputs], outputs, concurrency_limit=8, api_visibility=PRIVATE)
-                for b in example_buttons
-            ),
+    def refresh(self, kb: str | None, request: gr.Request) -> tuple[str, str, Any, Any, str, Any]:
+        """The documents as they are now, and the upload panel shown only to who may write."""
+        retriever = self.retriever(kb)
+        can_write = self.access.refusal(_headers(request)) is None
+        if self.access.token:
+            line = (
+                '<div class="qa-meta">已以管理员身份登录 · <a href="/admin/login">退出</a></div>'
+                if can_write
+                else '<div class="qa-meta">上传文档需要管理员登录：<a href="/admin/login">管理员登录</a></div>'
+            )
+        else:
+            line = "" if can_write else f'<div class="qa-meta">{_e(self.access.why_off)}</div>'
+        return (
+            render_summary(retriever),
+            render_documents(retriever),
+            gr.update(choices=_doc_choices(retriever)),
+            gr.update(choices=_year_choices(retriever)),
+            line,
+            gr.update(visible=can_write),
+        )
+
+    def doc_choices(self, kb: str | None) -> tuple[Any, Any]:
+        """The admin panel's two document lists (correct, delete), emptied of any choice."""
+        choices = _doc_choices(self.retriever(kb))
+        return gr.update(choices=choices, value=None), gr.update(choices=choices, value=None)
+
+    def switch(self, kb: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Another knowledge base: a new conversation over it."""
+        return ([], [], [], *self.refresh(kb, request))
+
+
+def _metadata_changes(title: str, year: str, back: str, plan: str) -> dict[str, Any]:
+    """The correction form's fields as Retriever.correct's changes; QAError when none or a bad year."""
+    changes: dict[str, Any] = {
+        "title": title.strip() or None,
+        "year": int(year) if year.strip().isdigit() else None,
+        "looks_back": parse_years(back),
+        "plans_for": parse_years(plan),
+    }
+    if year.strip() and changes["year"] is None:
+        raise QAError("年份要写成四位数字，例如 2024。")
+    if all(v is None for v in changes.values()):
+        raise QAError("没有要更正的内容；请填写标题、年份、回顾或计划的年份。")
+    return changes
+
+
+def _file_progress(
+    progress: gr.Progress, n: int, total: int, name: str
+) -> Callable[[str, float | None], None]:
+    """The progress callback of the n-th of `total` uploaded files: its share of the bar, named."""
+
+    def step(message: str, fraction: float | None) -> None:
+        base = n / max(total, 1)
+        span = 1 / max(total, 1)
+        progress(base + span * (fraction or 0.0), desc=f"{name}：{message}")
+
+    return step
+
+
+def _index_upload(
+    retriever: Retriever,
+    path: Path,
+    folder: Path,
+    step: Callable[[str, float | None], None],
+    who: str,
+    client: str,
+) -> list[str]:
+    """Read one uploaded file (its temporary copy removed at once) and index it: the lines to show."""
+    name = path.name
+    step("读取文件", 0.0)
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return [f"✗ {name}：无法读取上传的文件。"]
+    finally:
+        remove_uploaded(folder, [path])  # the temporary copy is not kept, whatever happens next
+    try:
+        report = retriever.add_upload(name, data, progress=step, actor=who, via="chat", client=client)
+    except IndexProblem as exc:
+        return [f"✗ {name}：{exc}"]
+    except Exception:
+        log.exception("upload of %r failed", name)
+        return [f"✗ {name}：处理失败，详情已记录在服务器日志中。"]
+    counts = {d.info.file: d.passages for d in retriever.documents()}
+    messages = [
+        f"✓ {added}：已加入索引，{counts.get(added, 0)} 个段落（用时 {report.seconds:.1f} 秒）。"
+        for added in [*report.added, *report.updated]
+    ]
+    messages.extend(f"✗ {err}" for err in report.errors)
+    if not (report.added or report.updated or report.errors):
+        messages.append(f"· {name}：内容没有变化。")
+    return messages
+
+
+@dataclass
+class Conversation:
+    """The page's top: summary line, knowledge-base selector, the conversation and the question box."""
+
+    summary: gr.HTML
+    kb_select: gr.Dropdown
+    history: gr.State
+    messages: gr.State
+    chat: gr.Chatbot
+    question: gr.Textbox
+    send: gr.Button
+    examples: list[gr.Button]
+    clear: gr.Button
+
+
+@dataclass
+class FilterControls:
+    """The 筛选与设置 accordion: documents, years, number of passages, reranking."""
+
+    docs: gr.Dropdown
+    years: gr.Dropdown
+    k: gr.Slider
+    rerank: gr.Checkbox
+
+
+@dataclass
+class DocumentsPanel:
+    """The 文档与上传 accordion: the document list and, for who may write, upload, correction and removal."""
+
+    docs_html: gr.HTML
+    admin_line: gr.HTML
+    upload_panel: gr.Column
+    files: gr.File
+    upload_btn: gr.Button
+    upload_status: gr.HTML
+    fix_doc: gr.Dropdown
+    fix_title: gr.Textbox
+    fix_year: gr.Textbox
+    fix_back: gr.Textbox
+    fix_plan: gr.Textbox
+    fix_btn: gr.Button
+    fix_status: gr.HTML
+    delete_doc: gr.Dropdown
+    delete_btn: gr.Button
+    delete_status: gr.HTML
+
+
+def conversation_layout(kbs: KnowledgeBases | None) -> Conversation:
+    """Title, summary line, knowledge-base selector, conversation, question box, examples, 新对话."""
+    gr.Markdown("## 郑州政府报告问答\n根据郑州市政府工作报告和“十四五”规划纲要回答问题，每个回答都注明出处。")
+    # Filled by the page-load event (and after uploads): what is indexed right now.
+    summary = gr.HTML('<div class="qa-meta">正在读取文档列表…</div>', elem_id="qa-summary")
+    kb_select = kb_panel(kbs)
+    history = gr.State([])
+    messages = gr.State([])
+    chat = chatbot()
+    with gr.Row(equal_height=True):
+        question = gr.Textbox(
+            show_label=False,
+            placeholder="输入问题，回车发送（中文或英文）· Ask in Chinese or English, Enter to send",
+            elem_id="qa-question",
+            scale=5,
+            max_length=2000,
+            autofocus=True,
+        )
+        send = gr.Button("提问", variant="primary", elem_id="qa-send", scale=1, min_width=80)
+    with gr.Row(elem_id="qa-examples"):
+        examples = [
+            gr.Button(q, size="sm", elem_classes=["qa-example"], variant="secondary") for q in EXAMPLES
         ]
-        for ev in events:
-            ev.then(None, None, None, js=SCROLL_TO_LAST_QUESTION)
-        clear_btn.click(clear, None, [chat, messages, history], api_visibility=PRIVATE)
+    clear = gr.Button("新对话", size="sm", elem_id="qa-clear")
+    return Conversation(summary, kb_select, history, messages, chat, question, send, examples, clear)
 
-        def refresh(kb: str | None, request: gr.Request) -> tuple[str, str, Any, Any, str, Any]:
-            retriever = pick_kb(default_retriever, kbs, kb)
-            headers = _headers(request)
-            can_write = access.refusal(headers) is None
-            if access.token:
-                line = (
-                    '<div class="qa-meta">已以管理员身份登录 · <a href="/admin/login">退出</a></div>'
-                    if can_write
-                    else '<div class="qa-meta">上传文档需要管理员登录：<a href="/admin/login">管理员登录</a></div>'
-                )
-            else:
-                line = "" if can_write else f'<div class="qa-meta">{_e(access.why_off)}</div>'
-            return (
-                render_summary(retriever),
-                render_documents(retriever),
-                gr.update(choices=_doc_choices(retriever)),
-                gr.update(choices=_year_choices(retriever)),
-                line,
-                gr.update(visible=can_write),
+
+def filters_layout(retriever: Retriever) -> FilterControls:
+    """The 筛选与设置 accordion, its choices from the default knowledge base (the page load refreshes them)."""
+    with gr.Accordion("筛选与设置", open=False, elem_id="qa-filters"):
+        docs = gr.Dropdown(
+            choices=_doc_choices(retriever),
+            multiselect=True,
+            label="只在这些文档中查找",
+            elem_id="qa-doc-filter",
+        )
+        years = gr.Dropdown(
+            choices=_year_choices(retriever), multiselect=True, label="年份", elem_id="qa-year-filter"
+        )
+        with gr.Row():
+            k = gr.Slider(1, 10, value=retriever.settings.top_k, step=1, label="段落数", elem_id="qa-k")
+            rerank = gr.Checkbox(
+                value=retriever.settings.reranker != "none",
+                label="重排序（reranker）",
+                elem_id="qa-rerank",
             )
+    return FilterControls(docs, years, k, rerank)
 
-        # Each page load shows the documents as they are now (another user may have uploaded one) and the
-        # upload panel to who may write; it also runs Gradio's event queue once before the first question.
-        def doc_choices(kb: str | None) -> tuple[Any, Any]:
-            choices = _doc_choices(pick_kb(default_retriever, kbs, kb))
-            return gr.update(choices=choices, value=None), gr.update(choices=choices, value=None)
 
-        lists = [summary, docs_html, doc_filter, year_filter, admin_line, upload_panel]
-        admin_docs = [fix_doc, delete_doc]
-        ui.load(refresh, [kb_select], lists, api_visibility=PRIVATE).then(
-            doc_choices, [kb_select], admin_docs, api_visibility=PRIVATE
-        )
+def documents_layout(retriever: Retriever) -> DocumentsPanel:
+    """The 文档与上传 accordion: the document list, then the admin panel (hidden until the page load)."""
+    with gr.Accordion("文档与上传", open=False, elem_id="qa-docs-panel"):
+        # Filled by the page-load event, so every visitor sees the current list.
+        docs_html = gr.HTML('<div class="qa-meta">正在读取文档列表…</div>', elem_id="qa-docs")
+        # Shown by the page-load event only to who may write (a signed-in admin, or everyone on a
+        # loopback server without a token); the handler checks again.
+        admin_line = gr.HTML(elem_id="qa-admin")
+        with gr.Column(visible=False, elem_id="qa-upload-panel") as upload_panel:
+            panel = _admin_layout(retriever, docs_html, admin_line, upload_panel)
+    return panel
 
-        def switch(kb: str | None, request: gr.Request) -> tuple[Any, ...]:
-            """Another knowledge base: a new conversation over it."""
-            return ([], [], [], *refresh(kb, request))
 
-        kb_select.change(switch, [kb_select], [chat, messages, history, *lists], api_visibility=PRIVATE).then(
-            doc_choices, [kb_select], admin_docs, api_visibility=PRIVATE
-        )
-        fix_btn.click(
-            correct,
-            [fix_doc, fix_title, fix_year, fix_back, fix_plan, kb_select],
-            [fix_status, docs_html, doc_filter, year_filter],
-            concurrency_limit=1,
-            api_visibility=PRIVATE,
-        )
-        delete_btn.click(
-            delete, [delete_doc, kb_select], [delete_status], concurrency_limit=1, api_visibility=PRIVATE
-        ).then(refresh, [kb_select], lists, api_visibility=PRIVATE).then(
-            doc_choices, [kb_select], admin_docs, api_visibility=PRIVATE
-        )
-        upload_btn.click(
-            upload,
-            [files, kb_select],
-            [upload_status, summary, docs_html, doc_filter, year_filter, files],
-            concurrency_limit=1,
-            api_visibility=PRIVATE,
-        ).then(doc_choices, [kb_select], admin_docs, api_visibility=PRIVATE)
+def _admin_layout(
+    retriever: Retriever, docs_html: gr.HTML, admin_line: gr.HTML, upload_panel: gr.Column
+) -> DocumentsPanel:
+    """Inside the admin panel: upload, correction of a document's metadata, removal."""
+    files = gr.File(
+        label="上传文档（txt、md、pdf、docx、html）",
+        file_count="multiple",
+        file_types=[".txt", ".md", ".pdf", ".docx", ".html", ".htm"],
+        elem_id="qa-upload",
+    )
+    upload_btn = gr.Button("加入索引", elem_id="qa-upload-btn")
+    upload_status = gr.HTML(elem_id="qa-upload-status")
+    gr.Markdown("**更正文件信息**（写入 catalog.toml；不重新嵌入，下一个问题即按新年份检索）")
+    fix_doc = gr.Dropdown(choices=_doc_choices(retriever), label="文档", elem_id="qa-fix-doc")
+    with gr.Row():
+        fix_title = gr.Textbox(label="标题（留空不改）", elem_id="qa-fix-title", max_length=200)
+        fix_year = gr.Textbox(label="年份", elem_id="qa-fix-year", max_length=4)
+    with gr.Row():
+        fix_back = gr.Textbox(label="回顾的年份，如 2019 或 2016-2020", elem_id="qa-fix-back", max_length=60)
+        fix_plan = gr.Textbox(label="计划的年份", elem_id="qa-fix-plan", max_length=60)
+    fix_btn = gr.Button("保存更正", elem_id="qa-fix-btn")
+    fix_status = gr.HTML(elem_id="qa-fix-status")
+    gr.Markdown("**删除文档**（从文档文件夹和索引中移除；它的段落不再出现在回答中）")
+    delete_doc = gr.Dropdown(choices=[], label="要删除的文档", elem_id="qa-delete-doc")
+    delete_btn = gr.Button("删除文档", variant="stop", elem_id="qa-delete-btn")
+    delete_status = gr.HTML(elem_id="qa-delete-status")
+    return DocumentsPanel(
+        docs_html,
+        admin_line,
+        upload_panel,
+        files,
+        upload_btn,
+        upload_status,
+        fix_doc,
+        fix_title,
+        fix_year,
+        fix_back,
+        fix_plan,
+        fix_btn,
+        fix_status,
+        delete_doc,
+        delete_btn,
+        delete_status,
+    )
+
+
+def wire_events(
+    ui: gr.Blocks, on: ChatHandlers, talk: Conversation, filters: FilterControls, panel: DocumentsPanel
+) -> None:
+    """Connect the page's components to the handlers (inside the Blocks context, in a fixed order)."""
+    # The documented API is qa.serve.api under /api; Gradio's endpoints only carry the page's events.
+    inputs = [
+        talk.messages,
+        talk.history,
+        filters.docs,
+        filters.years,
+        filters.k,
+        filters.rerank,
+        talk.kb_select,
+    ]
+    outputs = [talk.chat, talk.messages, talk.history, talk.question]
+    # Retrieval is safe for concurrent readers, so questions need not queue behind each other.
+    # After a reply, scroll to the new question so the answer line is in view, not the last card.
+    events = [
+        talk.question.submit(
+            on.respond, [talk.question, *inputs], outputs, concurrency_limit=8, api_visibility=PRIVATE
+        ),
+        talk.send.click(
+            on.respond, [talk.question, *inputs], outputs, concurrency_limit=8, api_visibility=PRIVATE
+        ),
+        *(
+            b.click(on.respond, [b, *inputs], outputs, concurrency_limit=8, api_visibility=PRIVATE)
+            for b in talk.examples
+        ),
+    ]
+    for ev in events:
+        ev.then(None, None, None, js=SCROLL_TO_LAST_QUESTION)
+    talk.clear.click(on.clear, None, [talk.chat, talk.messages, talk.history], api_visibility=PRIVATE)
+    _wire_documents(ui, on, talk, filters, panel)
+
+
+def _wire_documents(
+    ui: gr.Blocks, on: ChatHandlers, talk: Conversation, filters: FilterControls, panel: DocumentsPanel
+) -> None:
+    """The page load, the knowledge-base switch and the admin panel's events."""
+    kb = talk.kb_select
+    lists = [talk.summary, panel.docs_html, filters.docs, filters.years, panel.admin_line, panel.upload_panel]
+    admin_docs = [panel.fix_doc, panel.delete_doc]
+    # Each page load shows the documents as they are now (another user may have uploaded one) and the
+    # upload panel to who may write; it also runs Gradio's event queue once before the first question.
+    ui.load(on.refresh, [kb], lists, api_visibility=PRIVATE).then(
+        on.doc_choices, [kb], admin_docs, api_visibility=PRIVATE
+    )
+    kb.change(on.switch, [kb], [talk.chat, talk.messages, talk.history, *lists], api_visibility=PRIVATE).then(
+        on.doc_choices, [kb], admin_docs, api_visibility=PRIVATE
+    )
+    panel.fix_btn.click(
+        on.correct,
+        [panel.fix_doc, panel.fix_title, panel.fix_year, panel.fix_back, panel.fix_plan, kb],
+        [panel.fix_status, panel.docs_html, filters.docs, filters.years],
+        concurrency_limit=1,
+        api_visibility=PRIVATE,
+    )
+    panel.delete_btn.click(
+        on.delete, [panel.delete_doc, kb], [panel.delete_status], concurrency_limit=1, api_visibility=PRIVATE
+    ).then(on.refresh, [kb], lists, api_visibility=PRIVATE).then(
+        on.doc_choices, [kb], admin_docs, api_visibility=PRIVATE
+    )
+    panel.upload_btn.click(
+        on.upload,
+        [panel.files, kb],
+        [panel.upload_status, talk.summary, panel.docs_html, filters.docs, filters.years, panel.files],
+        concurrency_limit=1,
+        api_visibility=PRIVATE,
+    ).then(on.doc_choices, [kb], admin_docs, api_visibility=PRIVATE)
+
+
+def build_ui(
+    retriever: Retriever, access: Access | None = None, kbs: KnowledgeBases | None = None
+) -> gr.Blocks:
+    """The chat page: conversation, filters, examples, document list and (for who may write) upload,
+    corrections and removal; with several knowledge bases (`kbs`) a selector (kb_panel)."""
+    handlers = ChatHandlers(retriever, access or Access.from_settings(retriever.settings), kbs)
+    with gr.Blocks(title="郑州政府报告问答", analytics_enabled=False) as ui:
+        conversation = conversation_layout(kbs)
+        filters = filters_layout(retriever)
+        documents = documents_layout(retriever)
+        wire_events(ui, handlers, conversation, filters, documents)
     return ui
 
 
