@@ -6,7 +6,9 @@ conftest.py. pytest puts tests/ on sys.path when it loads that conftest, so `fro
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -144,3 +146,13 @@ def unreachable_answers(
         and not any(normalize_for_eval(a) in t for a in q.answers for t in by_doc.get(q.doc or "", []))
     ]
     return missing, [str(e) for e in corpus.errors]
+
+
+def load_loadtest() -> Any:
+    """scripts/loadtest.py as a module (scripts/ is not a package; the tests drive its run_load)."""
+    spec = importlib.util.spec_from_file_location("loadtest", REPO / "scripts" / "loadtest.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["loadtest"] = mod  # its dataclasses look their module up while being defined
+    spec.loader.exec_module(mod)
+    return mod

@@ -4,30 +4,18 @@ conversations. The full 2,000-question run is done by hand; its figures are in d
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from helpers import REPO, BuiltIndex
+from helpers import BuiltIndex, load_loadtest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _loadtest() -> Any:
-    spec = importlib.util.spec_from_file_location("loadtest", REPO / "scripts" / "loadtest.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["loadtest"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_load_16_clients(built_index: BuiltIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """16 clients x 200 gold questions with uploads in between: zero errors, memory bounded, stops by itself."""
-    lt = _loadtest()
+    lt = load_loadtest()
     copy = built_index.copy(tmp_path)
     monkeypatch.setenv("QA_CACHE_DIR", built_index.settings.cache_dir)
     server = lt.Server(copy.documents, copy.index, tmp_path / "server.log")

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from helpers import R2024, new_marker, real_excerpt
+from helpers import R2024, load_loadtest, new_marker, real_excerpt
 from store_fixtures import REPO, STORES, copy_documents, require_milvus, store_settings
 
 from qa.config import Settings
@@ -126,23 +126,12 @@ def test_an_update_through_one_worker_is_seen_by_every_worker(workers: tuple[Wor
     print(f"\nseconds until each worker saw the upload {added}, the removal {removed}")
 
 
-def _loadtest() -> Any:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("loadtest", REPO / "scripts" / "loadtest.py")
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["loadtest"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.slow
 def test_load_16_clients_against_2_workers_with_uploads_and_deletes(workers: tuple[Workers, Path]) -> None:
     """scripts/loadtest.py's run, smaller: zero errors, and no answer cites a document deleted, or misses
     one uploaded, more than a second before it was asked (the full run's figures: docs/reliability.md)."""
     w, _ = workers
-    lt = _loadtest()
+    lt = load_loadtest()
     questions = lt.gold_questions()
     httpx.post(w.url + "/api/ask", json={"question": questions[0]}, timeout=300)
     res = lt.run_load(
