@@ -179,6 +179,19 @@ def test_the_clause_with_the_figure_asked_is_cut_from_a_multi_figure_sentence(re
 
 
 @pytest.mark.integration
+def test_a_cut_keeps_the_later_clause_that_still_speaks_of_what_was_asked(retriever: Retriever) -> None:
+    # '2020年优良天数达到230天' answers 'how many days'; the question asks how many more than in 2015, which
+    # the next clause says: the cut may not stop before it
+    p = _passage(retriever, "2021-zhengzhou-14th-five-year-plan-outline.txt", "比2015年增加90天")
+    q = retriever.understand("十四五规划纲要里，2020年郑州优良天数比2015年多了多少天？")
+    span = next(
+        s for s in compose(q, [_hit(p)], retriever.corpus, AnswerModel.load()).ranked if "230天" in s.text
+    )
+    shown = choose_clause(q, retriever.corpus, span)
+    assert "增加90天" in shown and shown in span.text, shown
+
+
+@pytest.mark.integration
 def test_the_figure_in_the_unit_asked_wins(retriever: Retriever) -> None:
     # one passage, figures in 万人, 亿元 and %: the question's unit picks the sentence
     p = _passage(retriever, "2021-zhengzhou-government-work-report.txt", "新增城镇就业14万人")

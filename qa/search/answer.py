@@ -872,6 +872,7 @@ _LEVEL_BEFORE = re.compile(r"(?:到|至|为|达|是|有)$")
 
 
 CLAUSE_MARGIN = 0.75
+_COMPARED_YEAR = re.compile(r"(?:比|较|同)((?:19|20)\d\d)\s*年")
 
 
 def _digits(text: str) -> str:
@@ -928,9 +929,29 @@ def choose_clause(query: Query, view: CorpusView, span: Span) -> str:
     # cut only when one stretch clearly answers; a near tie shows the whole sentence
     if not scored or (len(scored) > 1 and scored[0][0] - scored[1][0] < CLAUSE_MARGIN):
         return text
-    best = scored[0][1]
-    chosen = "".join(parts[best[0] : best[1] + 1]).strip().rstrip("，,；;：:")
+    a, k = scored[0][1]
+    # a cut never drops what the question asks about further on: a later stretch that holds a question
+    # term, or a year asked, missing from the chosen one belongs to the answer ('…达到230天，比2015年增加90天',
+    # '…增长百分之四十，达到二千八百七十亿元'); what comes before is the stretch's own lead-in
+    chosen_norm = "".join(norms[a : k + 1])
+    have_terms, have_years = _terms_in(ask, chosen_norm), stated_years(chosen_norm)
+    # the years the question compares with ('比2015年多了多少'): the stretch that makes that comparison
+    compared = {f"{y}年" for y in _COMPARED_YEAR.findall(query.normalized)}
+    for sa, sk in segments:
+        seg = "".join(norms[sa : sk + 1])
+        if sa > k and (
+            _terms_in(ask, seg) - have_terms
+            or (stated_years(seg) & asked_years) - have_years
+            or any(y in seg and y not in chosen_norm for y in compared)
+        ):
+            k = sk
+    chosen = "".join(parts[a : k + 1]).strip().rstrip("，,；;：:")
     return chosen if len(chosen) >= 6 else text
+
+
+def _terms_in(ask: _Ask, text: str) -> set[str]:
+    """The question's terms (any of their alternatives) that a text holds."""
+    return {term for term, alts, _ in ask.terms if any(alt in text for alt in alts)}
 
 
 def compose(
