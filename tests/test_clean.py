@@ -38,6 +38,41 @@ def test_sentence_broken_across_lines_and_blank_line_is_rejoined() -> None:
     assert "新增省级制造业创新中心4家。" in clean
 
 
+NATIONAL = DOCS.parent / "corpora" / "national"
+
+
+def test_web_extracted_link_lines_rejoin_their_sentence() -> None:
+    # Wikisource text with each link on a line of its own: "　　今年是我国与" / "印度" / "、缅甸共同倡议…"
+    clean = clean_text(load_file(NATIONAL / "national-1984-government-work-report.txt").text).text
+    assert "今年是我国与印度、缅甸共同倡议和平共处五项原则三十周年。" in clean
+    assert "发布《关于进一步扩大国营工业企业自主权的暂行规定》，在生产经营计划" in clean
+    # "　　在" / "工资制度和价格改革" / "上迈出…": no punctuation to go by, only the paragraph's indent
+    clean = clean_text(load_file(NATIONAL / "national-1985-government-work-report.txt").text).text
+    assert "\n在工资制度和价格改革上迈出重要的步子，是今年经济体制改革的两大任务。" in clean
+    # headings and paragraphs that begin with an indent keep their own lines
+    text = "　　一、关于国民经济的调整\n　　今年要继续调整国民经济。\n　　二、关于改革\n改革要稳步前进。"
+    assert clean_text(text).text.split("\n") == [
+        "一、关于国民经济的调整",
+        "今年要继续调整国民经济。",
+        "二、关于改革",
+        "改革要稳步前进。",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["national-1984-government-work-report.txt", "national-1993-government-work-report.txt"]
+)
+def test_offsets_round_trip_over_rejoined_link_lines(name: str) -> None:
+    original = load_file(NATIONAL / name).text
+    c = clean_text(original)
+    offs = [int(x) for x in c.offsets[:-1]]
+    assert all(a < b for a, b in zip(offs, offs[1:], strict=False))
+    assert all(
+        ch == "\n" or normalize_for_match(original[o]) == normalize_for_match(ch)
+        for ch, o in zip(c.text, offs)
+    )
+
+
 def test_number_and_unit_split_across_lines_rejoined() -> None:
     _, clean = cleaned(R2020)
     assert "粮食总产量达到149.7万吨。" in clean  # "…达到" / "149.7万吨。"

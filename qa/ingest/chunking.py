@@ -18,7 +18,9 @@ from qa.ingest.structure import Section
 from qa.text.sentences import ends_with_sentence_end, sentence_spans
 
 # 3: enumerated items (一、……；) stay in their paragraph; short whole sentences are kept
-CHUNKER_VERSION = 3
+# 4: the cleaner joins lines broken off by web extraction (a line starting with 、，。》 …; an unindented line
+#    after a short indented paragraph start), so those sentences are whole in their passage
+CHUNKER_VERSION = 4
 HEADING_IN_TEXT_CHARS = 60  # longer stand-alone heading lines stay out of passage text
 SOFT_BREAKS = "，、：,:"
 

@@ -454,17 +454,25 @@ def _clean_block(text: str) -> CleanText:
         widths = [display_width(s.text) for s in segs]
         local_wrap = _local_wrap(widths)
         joined_len = 0  # length of the current logical line so far
+        indented = segs[0].raw.startswith(_PARAGRAPH_INDENT)  # it began with a paragraph indent
         for i, seg in enumerate(segs):
             if i > 0:
                 prev = segs[i - 1]
                 if _table_numbers(prev.raw, seg.raw, widths[i - 1] < 0.8 * local_wrap[i]):
                     brk = True
                 else:
-                    brk = _keep_break(prev.text, seg.text, widths[i - 1], local_wrap[i], joined_len)
+                    # an unindented line after a short indented one: the rest of a broken-off paragraph
+                    short_paragraph = (
+                        indented and joined_len <= _FRAGMENT_CHARS and not seg.raw[:1].isspace()
+                    )
+                    brk = _keep_break(
+                        prev.text, seg.text, widths[i - 1], local_wrap[i], joined_len, short_paragraph
+                    )
                 if brk:
                     out_c.append("\n")
                     out_o.append(prev.end_off)
                     joined_len = 0
+                    indented = seg.raw.startswith(_PARAGRAPH_INDENT)
                 elif (
                     out_c
                     and out_c[-1].isascii()
@@ -484,6 +492,9 @@ def _clean_block(text: str) -> CleanText:
     offsets = np.array([*out_o, end], dtype=np.int64)
     return CleanText("".join(out_c), offsets, dropped)
 
+
+_FRAGMENT_CHARS = 40  # an indented line this short that does not end a sentence is a broken-off fragment
+_PARAGRAPH_INDENT = "\u3000"  # a full-width space: how Chinese text indents a paragraph (PDFs give spaces)
 
 _TABLE_ROW = re.compile(r"[\d%]\s+(?:[-—]+|[\d.]+)(?:\s|$)")
 _NUM_END_TOKEN = re.compile(r"(?:^|\s)[-+]?[\d.,%]*\d[\d.,%]*\s*$")
@@ -518,12 +529,32 @@ def _first_clause(s: str) -> str:
     return m.group(0) if m else s
 
 
-def _keep_break(a: str, b: str, wa: float, wrap: float, joined_len: int) -> bool:
-    """Whether the line break between lines a and b is a real paragraph/heading break."""
+# punctuation that never begins a line of Chinese text: a line starting with one continues the line before
+# (web pages extracted with every link on a line of its own: "今年是我国与" / "印度" / "、缅甸共同倡议…")
+_NO_LINE_START = "、，。；：！？）」』》”’,.;:!?)"
+
+
+def _keep_break(
+    a: str, b: str, wa: float, wrap: float, joined_len: int, in_paragraph: bool = False
+) -> bool:
+    """Whether the line break between lines a and b is a real paragraph/heading break.
+
+    `in_paragraph`: the logical line a ends began with a paragraph indent (body text, not a title) and is
+    still short, and b has no indent: b continues it ("　　在" / "工资制度和价格改革" / "上迈出重要的步子，…")."""
     if not a or not b:
         return True
+    if b[0] in _NO_LINE_START:
+        return False
     if ends_sentence(a):
         return True
+    if (
+        in_paragraph
+        and not is_heading_line(a)
+        and not is_heading_line(b)
+        and not _DATE_LINE_RE.match(b)
+        and not b.startswith("——")
+    ):
+        return False
     if a[-1].isdigit() and (b[0].isdigit() or b[0] in ".%"):
         return False  # a number broken across lines
     if BYLINE_RE.search(a) and len(a) <= 30 or BYLINE_RE.search(b) and len(b) <= 30:
