@@ -69,7 +69,7 @@ def test_offsets_round_trip_over_rejoined_link_lines(name: str) -> None:
     assert all(a < b for a, b in zip(offs, offs[1:], strict=False))
     assert all(
         ch == "\n" or normalize_for_match(original[o]) == normalize_for_match(ch)
-        for ch, o in zip(c.text, offs)
+        for ch, o in zip(c.text, offs, strict=True)
     )
 
 
