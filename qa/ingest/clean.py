@@ -462,9 +462,7 @@ def _clean_block(text: str) -> CleanText:
                     brk = True
                 else:
                     # an unindented line after a short indented one: the rest of a broken-off paragraph
-                    short_paragraph = (
-                        indented and joined_len <= _FRAGMENT_CHARS and not seg.raw[:1].isspace()
-                    )
+                    short_paragraph = indented and joined_len <= _FRAGMENT_CHARS and not seg.raw[:1].isspace()
                     brk = _keep_break(
                         prev.text, seg.text, widths[i - 1], local_wrap[i], joined_len, short_paragraph
                     )
@@ -534,9 +532,7 @@ def _first_clause(s: str) -> str:
 _NO_LINE_START = "、，。；：！？）」』》”’,.;:!?)"
 
 
-def _keep_break(
-    a: str, b: str, wa: float, wrap: float, joined_len: int, in_paragraph: bool = False
-) -> bool:
+def _keep_break(a: str, b: str, wa: float, wrap: float, joined_len: int, in_paragraph: bool = False) -> bool:
     """Whether the line break between lines a and b is a real paragraph/heading break.
 
     `in_paragraph`: the logical line a ends began with a paragraph indent (body text, not a title) and is
