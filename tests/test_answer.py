@@ -29,9 +29,10 @@ from qa.search.understand import understand
 from qa.text.lexicon import genre_lexicon
 from qa.text.normalize import normalize_for_matching
 from qa.text.sentences import split_sentences
-from qa.types import DocumentInfo, Hit, Passage
+from qa.types import DocumentInfo, Hit, Passage, SourceSpan
 
 DOCS = Path(__file__).resolve().parent.parent / "documents"
+NATIONAL = DOCS.parent / "corpora" / "national"
 R2020 = "2020-zhengzhou-government-work-report.txt"
 R2024 = "2024-zhengzhou-government-work-report.txt"
 LINES_2024 = (DOCS / R2024).read_text(encoding="utf-8").splitlines()
@@ -189,6 +190,37 @@ def test_a_cut_keeps_the_later_clause_that_still_speaks_of_what_was_asked(retrie
     )
     shown = choose_clause(q, retriever.corpus, span)
     assert "增加90天" in shown and shown in span.text, shown
+
+
+@pytest.mark.integration
+def test_an_open_question_answered_by_a_short_restatement_gets_the_sentence_after_it(
+    retriever: Retriever,
+) -> None:
+    # the 1979 national report: the sentence that best matches "why" only restates the question; the reason
+    # is the next one
+    line = (
+        (NATIONAL / "national-1979-government-work-report.txt").read_text(encoding="utf-8").splitlines()[94]
+    )
+    text = line.strip()[: line.strip().index("我们一定要")]
+    assert text.startswith("采取坚决有力的措施，加快轻纺工业的发展。轻纺工业投资少，积累快。")
+    p = Passage(
+        "n1979-95",
+        "national-1979-government-work-report.txt",
+        "1979年国务院政府工作报告",
+        1979,
+        [],
+        text,
+        text,
+        SourceSpan(95, 95, 0, len(text)),
+    )
+    q = retriever.understand("为什么要加快发展轻纺工业？")
+    answer = compose(q, [_hit(p)], retriever.corpus, AnswerModel.load())
+    assert answer.text.startswith("采取坚决有力的措施，加快轻纺工业的发展。[1]轻纺工业投资少，积累快。[1]"), (
+        answer.text
+    )
+    # a question for a figure keeps its one sentence
+    q = retriever.understand("轻纺工业投资是多少？")
+    assert compose(q, [_hit(p)], retriever.corpus, AnswerModel.load()).text.count("[1]") == 1
 
 
 @pytest.mark.integration

@@ -1001,8 +1001,12 @@ def compose(
     line.shown = shown
     text = f"{shown}[{best.hit + 1}]"
     form = question_form(query.normalized)
-    if (form.listing or form.definition) and best.norm.rstrip().endswith((":", "：")):
-        # a lead-in ("要着力提升城市“四个内涵”：") is answered by what follows it
+    open_question = (form.reason or form.means or form.listing or form.definition) and not form.number
+    # a lead-in ("要着力提升城市“四个内涵”：") is answered by what follows it; so is an open question (why,
+    # how, which measures …) whose best sentence is short: it mostly restates the question, and the content
+    # comes next ("物价涨幅这么大，既有客观原因，也有…。" / "一是去年出台的调价项目…")
+    lead_in = (form.listing or form.definition) and best.norm.rstrip().endswith((":", "："))
+    if lead_in or (open_question and len(best.norm) <= OPEN_SHORT_CHARS):
         follow = [s for s in spans if s.hit == best.hit and s.index == best.index + 1]
         if follow and len(shown) + len(follow[0].text) < 260:
             text = f"{shown}[{best.hit + 1}]{follow[0].text}[{best.hit + 1}]"
@@ -1014,6 +1018,8 @@ def compose(
 
 # how far below the best candidate one about the year asked may score and still be preferred to it
 YEAR_SWITCH = 1.5
+# an open question's best sentence this short (characters, matching form) is shown with the one after it
+OPEN_SHORT_CHARS = 60
 
 
 def _other_year(span: Span) -> bool:
