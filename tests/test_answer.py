@@ -102,6 +102,13 @@ def test_the_year_a_sentence_is_about() -> None:
     assert implicit_years("过去一年，我们…", "", INFO_2024)[0] == {2023}
     assert implicit_years("力争新认定高企1000家", "", INFO_2024)[0] == {2024}
     assert implicit_years("新认定高企1980家", "一、2023年工作回顾", INFO_2024) == ({2023}, "heading")
+    # 现在 / 目前: the time of the report, the year it is delivered in or the one just closed (a count "到1964年底"
+    # is answered by the report of December 1964)
+    info_1964 = DocumentInfo(file="r1964.txt", title="1964年国务院政府工作报告", year=1964, looks_back=[1963])
+    assert implicit_years("现在，同我国建交的国家已经增加到五十个", "", info_1964) == (
+        {1963, 1964},
+        "relative",
+    )
 
 
 @pytest.mark.unit

@@ -226,7 +226,20 @@ _PERIOD_END = ("末", "末期", "结束时", "结束")  # “十三五”末: th
 _NTH_PLAN = re.compile(r"第([一二三四五六七八九]|十[一二三四五六]?)个五年(?:计划|规划)")
 _CN_SMALL = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _COMPARED = ("比", "较", "与", "同", "相比", "超过", "低于", "高于", "赶上", "恢复到", "相当于", "翻")
-_RELATIVE_YEAR = (("过去一年", -1), ("去年", -1), ("上年", -1), ("今年", 0), ("本年", 0), ("明年", 1))
+# "现在" / "目前" speak of the time of the report: the year it is delivered in, or the one that has just
+# closed ("现在，同我国建交的国家已经增加到五十个" in the report of December 1964)
+_RELATIVE_YEAR = (
+    ("过去一年", -1),
+    ("去年", -1),
+    ("上年", -1),
+    ("今年", 0),
+    ("本年", 0),
+    ("明年", 1),
+    ("现在", 0),
+    ("现在", -1),
+    ("目前", 0),
+    ("目前", -1),
+)
 # modal and future words that mark a plan or goal, and words that mark an outcome already reached
 _TARGET_CUES = re.compile(
     r"力争|争取|目标|预期|预计|计划|(?<![主重需])要(?![求素点])|(?<!即)将(?!近)|确保|拟|打算|控制在|"
