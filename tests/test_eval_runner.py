@@ -162,6 +162,19 @@ def test_index_key_separates_every_index_setting() -> None:
     for change in ({"faiss_index": "hnsw"}, {"chunk_max_chars": 500}, {"model": "BAAI/bge-small-zh-v1.5"}):
         assert index_key(base.with_(**change)) != index_key(base), change
     assert "/" not in index_key(base.with_(model="BAAI/bge-small-zh-v1.5"))
+    assert index_key(base.with_(store="milvus")) != index_key(base)  # its own index folder (the lock)
+
+
+@pytest.mark.unit
+def test_a_comparison_keeps_milvus_lite_in_its_own_folder(tmp_path: Path) -> None:
+    """Comparisons (one set or the four sets' protocol) never create ./milvus.db in the current folder."""
+    from qa.eval.runner import own_milvus_lite
+
+    local = own_milvus_lite(Settings(store="milvus"), tmp_path)
+    assert local.milvus_uri == str(tmp_path / "milvus.db")
+    server = Settings(store="milvus", milvus_uri="http://milvus:19530")
+    assert own_milvus_lite(server, tmp_path).milvus_uri == "http://milvus:19530"
+    assert own_milvus_lite(Settings(), tmp_path).milvus_uri == Settings().milvus_uri
 
 
 @pytest.mark.unit

@@ -20,14 +20,13 @@ from typing import Any
 from qa.config import Settings
 from qa.eval.fit import collect, fit_collected, save_fitted
 from qa.eval.report import TABLE_COLUMNS, format_table, get_console, print_table
-from qa.eval.runner import default_compare_configs, run_eval
+from qa.eval.runner import default_compare_configs, index_key, own_milvus_lite, run_eval
 from qa.eval.sets import GoldSet
-from qa.index.spec import IndexSpec
 
 
 def set_index_dir(work: Path, gs: GoldSet, settings: Settings) -> Path:
     """Where the index a configuration needs over a set's documents lives under the work folder."""
-    return work / "indexes" / f"{gs.corpus}-{IndexSpec.from_settings(settings).key()}"
+    return work / "indexes" / f"{gs.corpus}-{index_key(settings)}"
 
 
 def open_for_set(gs: GoldSet, settings: Settings, work: Path, encoder: Any | None = None) -> Any:
@@ -35,7 +34,7 @@ def open_for_set(gs: GoldSet, settings: Settings, work: Path, encoder: Any | Non
     from qa.search.retriever import Retriever
 
     idx = set_index_dir(work, gs, settings)
-    s = settings.with_(index_dir=str(idx), documents_dir=str(gs.documents))
+    s = own_milvus_lite(settings.with_(index_dir=str(idx), documents_dir=str(gs.documents)), work)
     return Retriever.open(idx, s, documents_dir=gs.documents, build=True, encoder=encoder)
 
 

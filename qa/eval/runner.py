@@ -156,6 +156,16 @@ def index_key(settings: Any) -> str:
     return key if store == "embedded" else f"{key}-{store}"
 
 
+def own_milvus_lite(settings: Any, work: Path) -> Any:
+    """The settings with a local milvus-lite folder of the comparison's own (`work`/milvus.db) when they
+    use the Milvus store without a server: a comparison never writes into the current folder."""
+    if settings.store == "milvus" and not settings.milvus_uri.startswith(
+        ("http:", "https:", "tcp:", "unix:")
+    ):
+        return settings.with_(milvus_uri=str(work / "milvus.db"))
+    return settings
+
+
 def compare_configs(
     configs: dict[str, Any],
     gold: Sequence[GoldQuestion],
@@ -177,8 +187,7 @@ def compare_configs(
     for name, settings in configs.items():
         idx = work / "indexes" / index_key(settings)
         s = settings.with_(index_dir=str(idx), documents_dir=str(docs))
-        if s.store == "milvus" and not s.milvus_uri.startswith(("http:", "https:", "tcp:", "unix:")):
-            s = s.with_(milvus_uri=str(work / "milvus.db"))  # a milvus-lite folder of the comparison's own
+        s = own_milvus_lite(s, work)
         con.print(f"[bold]{name}[/bold]: index {idx}")
         retriever = Retriever.open(idx, s, documents_dir=docs, build=True)
         slug = re.sub(r"[^0-9A-Za-z]+", "-", name).strip("-").lower() or "config"
