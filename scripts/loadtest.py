@@ -278,6 +278,9 @@ def run_load(
         "mean": statistics.fmean(latencies) if latencies else 0.0,
     }
     res.throughput_qps = res.questions_done / res.seconds if res.seconds else 0.0
+    # a fast server can finish the questions before the last upload is indexed: the changes are then
+    # checked once more after the run, over fresh connections (so every worker gets asked)
+    _check_after_the_run(base_url, uploaded, deleted, res)
     res.workers_seen = _count_workers(base_url)
     if res.rss_mb:
         mbs = [m for _, m in res.rss_mb]
@@ -290,6 +293,40 @@ def run_load(
             "growth_after_warm": mbs[-1] - warm,
         }
     return res
+
+
+def _check_after_the_run(
+    base_url: str,
+    uploaded: dict[str, tuple[str, float]],
+    deleted: dict[str, float],
+    res: LoadResult,
+    rounds: int = 8,
+) -> None:
+    """A second after the last upload or delete finished: the newest upload still indexed is found and no
+    deleted one is cited, asked `rounds` times over fresh connections; each answer counts as a check."""
+    if not uploaded:
+        return
+    last = max([at for _, at in uploaded.values()] + list(deleted.values()))
+    time.sleep(max(0.0, last + 1.1 - time.perf_counter()))
+    live = [(n, m) for n, (m, _) in uploaded.items() if n not in deleted]
+    asks = [(n, m, True) for n, m in live[-1:]] + [
+        (n, uploaded[n][0], False) for n in deleted if n in uploaded
+    ]
+    for _ in range(rounds):
+        for name, marker, wanted in asks:
+            q = f"观测站编号LT{marker}在哪里？"
+            try:
+                with httpx.Client(base_url=base_url, timeout=120) as c:
+                    r = c.post("/api/ask", json={"question": q, "k": 5})
+                cited = {h["passage"]["doc"] for h in r.json().get("hits", [])}
+            except (httpx.HTTPError, ValueError) as exc:
+                res.errors.append(f"ask {q!r} after the run: {type(exc).__name__}: {exc}")
+                continue
+            res.stale_checks += 1
+            if wanted and name not in cited:
+                res.errors.append(f"ask {q!r} after the run missed {name}")
+            if not wanted and name in cited:
+                res.errors.append(f"ask {q!r} after the run cited {name}, which was deleted")
 
 
 def _count_workers(base_url: str, tries: int = 40) -> int:
