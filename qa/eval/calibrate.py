@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import QAError
+from qa.eval.fit import fit_listwise
 from qa.eval.gold import GoldQuestion, load_gold, normalize_for_eval
 from qa.eval.metrics import contains_answer
 from qa.search.abstain import Verdict, answer_probability, judge, reply_text, rule_refusal
@@ -122,42 +123,15 @@ def collect(
     return out
 
 
-def _minimize() -> Any:
-    try:
-        from scipy.optimize import minimize
-    except ImportError as exc:
-        raise QAError(MISSING_SCIPY) from exc
-    return minimize
-
-
 def fit_spans(records: Sequence[Record], l2: float = 1.0) -> tuple[dict[str, float], float]:
     """Listwise fit of the sentence scorer: per question, the softmax mass on answer-bearing sentences."""
-    minimize = _minimize()
     lists = [(r.X, r.y / r.y.sum()) for r in records if len(r.X) and r.y.sum() > 0]
     if not lists:
         raise QAError(
             "No gold question has its answer in a sentence of the top passages; check the gold sets."
         )
-    X = np.vstack([x for x, _ in lists])
-    mu = X.mean(axis=0)
-    sd = X.std(axis=0)
-    sd[sd < 1e-9] = 1.0
-    std = [((x - mu) / sd, t) for x, t in lists]
-    dim = X.shape[1]
-
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
-        total, grad = 0.5 * l2 * float(w @ w), l2 * w
-        for Xq, target in std:
-            z = Xq @ w
-            z = z - z.max()
-            p = np.exp(z)
-            p /= p.sum()
-            total -= float((target * np.log(p + 1e-12)).sum())
-            grad = grad + Xq.T @ (p - target)
-        return total, grad
-
-    w = minimize(loss, np.zeros(dim), jac=True, method="L-BFGS-B").x
-    w = w / sd
+    # a sentence's score only ranks it within its question: no bias
+    w, _ = fit_listwise(lists, l2, missing_scipy=MISSING_SCIPY)
     return {f: round(float(v), 6) for f, v in zip(ANSWER_FEATURES, w, strict=True)}, 0.0
 
 
