@@ -109,12 +109,31 @@ def test_the_year_a_sentence_is_about() -> None:
         {1963, 1964},
         "relative",
     )
+    # a year named as the ground a figure was reached from is compared to (the 1980 report on 1979's harvest)
+    assert (
+        stated_years("粮食产量33，212万吨，比上年增加2，737万吨，这是在1978年粮食丰收的基础上实现的") == set()
+    )
+    # a five-year plan outline speaks of the years it plans for, also where a task reads "完成…", except in
+    # its review of the last plan
+    outline = DocumentInfo(
+        file="outline.txt",
+        title="郑州市国民经济和社会发展第十四个五年规划和二〇三五年远景目标纲要",
+        kind="五年规划纲要",
+        year=2021,
+        looks_back=list(range(2016, 2021)),
+        plans_for=list(range(2021, 2026)),
+    )
+    task = "推进机场三期建设，完成北货运区和第三跑道建设，终端区达到“五进五出”能力"
+    assert implicit_years(task, "第八章 完善国际物流枢纽体系", outline)[0] == set(range(2021, 2026))
+    review = "五年累计建成公园、微公园、小游园超千个"
+    assert implicit_years(review, "第一章 站在高质量发展新起点", outline)[0] != set(range(2021, 2026))
 
 
 @pytest.mark.unit
 def test_the_year_asked_is_not_the_year_that_names_the_report() -> None:
     assert asked_years(_q("1983年政府工作报告说，1982年全国农民平均每人纯收入是多少？")) == {1982}
     assert asked_years(_q("1995年政府工作报告说我国人口已经达到多少？")) == set()
+    assert asked_years(_q("1998年作报告的这一届政府是什么时候就职的？")) == set()
     assert asked_years(_q("十四五规划纲要中，2020年郑州万人发明专利拥有量是多少件？")) == {2020}
     assert asked_years(_q("2020年郑州空气好的日子比2019年多了几天？")) == {2020}
 

@@ -264,13 +264,18 @@ def _plan_start(name: str) -> int | None:
     return 1953 + 5 * (n - 1) if n <= 2 else 1966 + 5 * (n - 3)
 
 
+# a year named as the ground a figure was reached from is compared to, not stated for: "粮食产量33，212万吨，
+# 比上年增加2，737万吨，这是在1978年粮食丰收的基础上实现的" (the 1980 report on 1979's harvest)
+_BASELINE_AFTER = re.compile(r"[^，,。；;：:！？]{0,20}?基础上")
+
+
 def stated_years(norm: str) -> set[int]:
     """Years a sentence states something for ('2023年', '一九五七年', '“十三五”时期'), not years it only
     compares to ('比2015年', '较上年')."""
     out: set[int] = set()
     for m in _YEAR_IN_TEXT.finditer(norm):
         before = norm[max(0, m.start() - 2) : m.start()]
-        if any(before.endswith(c) for c in _COMPARED):
+        if any(before.endswith(c) for c in _COMPARED) or _BASELINE_AFTER.match(norm, m.end()):
             continue
         y = _year_value(m.group(1))
         if 1800 <= y <= 2100:
@@ -295,7 +300,7 @@ _DOC_NAME_AFTER = re.compile(r"(?:”|\")?(?:规划纲要|规划|纲要|计划�
 
 
 _REPORT_AFTER = re.compile(
-    r"\s*年?\s*(?:的)?(?:政府工作报告|工作报告|计划报告|预算报告|报告|规划纲要|纲要|计划草案)"
+    r"\s*年?\s*(?:的)?(?:所?[作做]的?)?(?:政府工作报告|工作报告|计划报告|预算报告|报告|规划纲要|纲要|计划草案)"
 )
 
 
@@ -365,6 +370,13 @@ def _reviewed(norm: str, info: DocumentInfo) -> set[int]:
     return set(info.looks_back)
 
 
+# what marks a five-year plan outline's review of the period before it: the chapter's heading or words
+# of an outcome already reached
+_PLAN_REVIEW = re.compile(
+    r"回顾|成就|发展基础|新起点|过去|以来|五年来|累计|已经|已|取得|首次|跃居|位居|(?<![为除])了(?!解)"
+)
+
+
 def implicit_years(
     norm: str, heading: str, info: DocumentInfo | None, passage_score: int = 0, score: int | None = None
 ) -> tuple[set[int], str]:
@@ -387,6 +399,10 @@ def implicit_years(
         ), "plans_for"  # a document that only plans (a news item on the year's targets)
     if info.looks_back and not info.plans_for:
         return _reviewed(norm, info), "looks_back"
+    if info.kind == "五年规划纲要" and info.plans_for and not _PLAN_REVIEW.search(heading + " " + norm):
+        # an outline speaks of the years it plans for ("完成北货运区和第三跑道建设" is a task, not an
+        # outcome) outside its review of the last plan ("第一章 站在高质量发展新起点", "五年累计建成…")
+        return set(info.plans_for), "plans_for"
     lean = (mode_score(norm) if score is None else score) or passage_score
     mode = "target" if lean > 0 else "result" if lean < 0 else ""
     if mode == "target" and info.plans_for:
