@@ -71,6 +71,13 @@ def test_figures_are_read_in_arabic_and_chinese_numerals_with_their_units() -> N
     assert found("拟定为一百四十五亿七千七百万元，增长四倍") == ["一百四十五亿七千七百万元/元", "四倍/倍"]
     # words that only look like figures: 一个 国家, 三项 任务, 2023年 (a date), 五十年代, 几十年
     assert found("一个国家，三项任务，2023年，五十年代，几十年来") == []
+    # a magnitude after 多 (五十多万人), a count that needs no unit, old units and currencies
+    assert found("安置五十多万人，人口已经超过十亿") == ["五十多万人/人", "十亿/"]
+    assert found("可蓄水二十三亿立方公尺，共计十四亿零六百万新卢布") == [
+        "二十三亿立方公尺/立方公尺",
+        "十四亿零六百万新卢布/新卢布",
+    ]
+    assert found("亿万人民，千万不能，百万人口") == []
 
 
 @pytest.mark.unit
@@ -85,7 +92,8 @@ def test_the_unit_asked_follows_the_question() -> None:
     assert pct.percent and "%" in pct.units
     # a share named in a why-question is not asked for
     assert not question_form(normalize_for_matching("为什么要把轻工业产值比重从44%提高到45%？")).percent
-    assert question_form(normalize_for_matching("一五计划集中力量发展的重工业包括哪几个行业？")).listing
+    listing = question_form(normalize_for_matching("一五计划集中力量发展的重工业包括哪几个行业？"))
+    assert listing.listing and not listing.number and not listing.units  # 哪几个: a list, not a count of 个
     # the reranker's signal keeps its own reading
     unit = asked_unit_pattern("新增城镇就业多少万人")
     assert unit is not None and unit.search("城镇新增就业12.1万人") and not unit.search("增长7.4%")
@@ -279,6 +287,18 @@ def test_nonsense_is_refused(retriever: Retriever, question: str) -> None:
     for rerank in (None, False):
         ans = retriever.ask(question, rerank=rerank)
         assert ans.abstained and ans.text.startswith("资料中没有找到"), ans.text
+
+
+@pytest.mark.integration
+def test_the_asking_words_are_not_unknown_terms(retriever: Retriever) -> None:
+    # 哪几条 / 哪几个 are how a list is asked for: the rule on terms the reports never use reads the rest
+    q = retriever.understand("2024年郑州将建成通车哪几条地铁线？")
+    hits = retriever.search("2024年郑州将建成通车哪几条地铁线？")
+    top = Candidate(0, hits[0].passage, features=dict(hits[0].signals))
+    assert rule_refusal(q, top, retriever.corpus) == ""
+    # a question about another city's project still meets it
+    other = retriever.understand("2024年开封将建成通车哪几条城际铁路？")
+    assert rule_refusal(other, top, retriever.corpus) != ""
 
 
 @pytest.mark.integration

@@ -197,4 +197,11 @@ def _key_terms_missing(query: Query, view: CorpusView) -> bool:
         and view.lexicon.term_weight(t, idf) == 1.0
         and not t.isascii()
     ]
+    # the question's own asking words (哪几个, 几条, 多少) are not what it is about: "哪几条地铁线" is
+    # about 地铁线, and the jieba pieces 哪几 / 几条 occur in no report
+    terms = [t for t in terms if not _ASKING.search(t)]
+    missing = [t for t in missing if not _ASKING.search(t)]
     return bool(terms) and len(missing) >= max(1, math.ceil(len(terms) * 0.5))
+
+
+_ASKING = re.compile(r"哪|几|多少|什么|怎么|怎样|如何|为何|为什么|是否|啥")

@@ -39,7 +39,8 @@ _CN_MAGS = "十百千万亿"
 # units a figure carries in these reports, longest first so 万吨 wins over 吨
 _UNITS = sorted(
     (
-        *("个百分点", "百分点", "平方公里", "平方千米", "平方米", "平方公尺", "立方米", "公尺", "千瓦时"),
+        *("个百分点", "百分点", "平方公里", "平方千米", "平方米", "平方公尺", "立方米", "立方公尺", "公尺"),
+        *("千瓦时", "新卢布", "卢布", "英镑", "日元", "欧元"),
         *("千瓦", "标准煤", "标箱", "人次", "公里", "千米", "公顷", "公斤", "千克", "美元", "港元"),
         *("元", "吨", "斤", "担", "亩", "米", "人", "名", "位", "个", "家", "户", "所", "座", "条"),
         *("项", "件", "套", "台", "辆", "艘", "架", "部", "张", "次", "班", "列", "趟", "倍", "批"),
@@ -55,8 +56,11 @@ _CN_NUM = rf"[{_CN_DIGITS}{_CN_MAGS}]+(?:点[{_CN_DIGITS}]+)?"
 _QUANTITY_RE = re.compile(
     rf"(?:(?:百分之|千分之)(?:{_CN_NUM}|{_AR_NUM}))"
     rf"|(?:(?P<ar>{_AR_NUM})\s*(?:多|余|左右)?\s*(?P<arm>[万亿千百]*)\s*(?P<aru>{_UNIT_ALT}))"
-    rf"|(?:(?P<cn>{_CN_NUM})(?:多|余)?(?P<cnu>{_UNIT_ALT}))"
+    rf"|(?:(?P<cn>{_CN_NUM})(?:多|余)?[万亿千百]?(?P<cnu>{_UNIT_ALT}))"
     rf"|(?:{_AR_NUM}\s*%)"
+    # a count in ten-thousands or hundred-millions that needs no unit ("人口已经超过十亿", "减少员额一百万")
+    rf"|(?:(?<![{_CN_DIGITS}{_CN_MAGS}])(?P<bare>[一二两三四五六七八九十][{_CN_DIGITS}{_CN_MAGS}]*[万亿])"
+    rf"(?![{_CN_DIGITS}{_CN_MAGS}]))"
 )
 _AR_ANY = re.compile(r"\d")
 
@@ -82,6 +86,9 @@ def quantities(text: str) -> list[Quantity]:
         if s.startswith(("百分之", "千分之")) or s.rstrip().endswith("%"):
             out.append(Quantity(m.start(), m.end(), "%"))
             continue
+        if m.group("bare") is not None:
+            out.append(Quantity(m.start(), m.end(), ""))
+            continue
         if m.group("ar") is not None:
             unit = m.group("aru")
             if unit == "年" and (
@@ -93,6 +100,8 @@ def quantities(text: str) -> list[Quantity]:
         num, unit = m.group("cn"), m.group("cnu")
         if m.start() > 0 and text[m.start() - 1] in "几数":
             continue  # 几十年, 数百个: no figure
+        if not num.startswith("十") and not any(c in _CN_DIGITS for c in num):
+            continue  # 亿万人民, 千万, 百万人口: words, not figures
         # Chinese numerals are also words (一个, 三大, 十分): a figure needs a magnitude or two digits
         if not (
             any(c in _CN_MAGS for c in num) or "点" in num or len(num) >= 2 or unit in _SINGLE_DIGIT_UNITS
@@ -109,8 +118,8 @@ def quantities(text: str) -> list[Quantity]:
 # the unit a question asks for -> the units of a figure that answer it
 _UNIT_FAMILIES = {
     "人": ("人", "名", "位"),
-    "元": ("元", "美元", "港元"),
-    "钱": ("元", "美元", "港元"),
+    "元": ("元", "美元", "港元", "日元", "欧元", "英镑", "卢布", "新卢布"),
+    "钱": ("元", "美元", "港元", "日元", "欧元", "英镑", "卢布", "新卢布"),
     "%": ("%", "成", "个百分点", "百分点"),
     "个百分点": ("个百分点", "百分点"),
     "公里": ("公里", "千米"),
@@ -119,8 +128,9 @@ _UNIT_FAMILIES = {
     "吨": ("吨",),
     "千瓦时": ("千瓦时", "度"),
 }
+# "哪几个行业" asks for a list, not a count of 个
 _ASKED_UNIT_RE = re.compile(
-    r"(?:多少|几)\s*(?:万|亿|千|百)?\s*("
+    r"(?:多少|(?<!哪)几)\s*(?:万|亿|千|百)?\s*("
     + "|".join(re.escape(u) for u in sorted({*_UNITS, "钱"}, key=lambda u: -len(u)) if u not in ("%", "‰"))
     + ")"
 )
