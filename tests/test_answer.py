@@ -258,6 +258,22 @@ def test_an_open_question_answered_by_a_short_restatement_gets_the_sentence_afte
 
 
 @pytest.mark.integration
+def test_a_plan_period_figure_answers_its_last_year_only(retriever: Retriever) -> None:
+    # the outline's "加快推进460个社区公园和微公园（小游园）建设" is about 2021-2025 as a whole: a target for
+    # the period's end ("到2025年"), no figure for 2023
+    p = _passage(retriever, "2021-zhengzhou-14th-five-year-plan-outline.txt", "460个社区公园")
+    model = AnswerModel.load()
+    end = compose(
+        retriever.understand("到2025年郑州要建设多少个社区公园和微公园？"), [_hit(p)], retriever.corpus, model
+    )
+    assert "460个" in end.text and not end.year_conflict, end.text
+    inside = compose(
+        retriever.understand("2023年郑州要建设多少个社区公园和微公园？"), [_hit(p)], retriever.corpus, model
+    )
+    assert inside.year_conflict and 2025 in inside.other_years, inside.other_years
+
+
+@pytest.mark.integration
 def test_the_figure_in_the_unit_asked_wins(retriever: Retriever) -> None:
     # one passage, figures in 万人, 亿元 and %: the question's unit picks the sentence
     p = _passage(retriever, "2021-zhengzhou-government-work-report.txt", "新增城镇就业14万人")

@@ -1020,9 +1020,14 @@ def compose(
     line = AnswerLine("", ranked=ranked)
     if not ranked:
         return line
-    if _other_year(ranked[0]):
+    figure = question_form(query.normalized).number
+    if _other_year(ranked[0], figure):
         # a figure for another year is no answer: a close candidate about the year asked goes first
-        fits = [s for s in ranked if s.years & s.asked_years and s.score >= ranked[0].score - YEAR_SWITCH]
+        fits = [
+            s
+            for s in ranked
+            if s.years and not _other_year(s, figure) and s.score >= ranked[0].score - YEAR_SWITCH
+        ]
         if fits:
             ranked.remove(fits[0])
             ranked.insert(0, fits[0])
@@ -1050,7 +1055,7 @@ def compose(
         if follow and len(shown) + len(follow[0].text) < 260:
             text = f"{shown}[{best.hit + 1}]{follow[0].text}[{best.hit + 1}]"
     line.text = text
-    if _other_year(best):
+    if _other_year(best, figure):
         line.other_years = sorted(best.years)
     return line
 
@@ -1061,8 +1066,28 @@ YEAR_SWITCH = 1.5
 OPEN_SHORT_CHARS = 60
 
 
-def _other_year(span: Span) -> bool:
-    return bool(span.asked_years and span.years and not span.years & span.asked_years)
+# more implicit years than this: a plan's period, not one year of it
+PERIOD_YEARS = 2
+
+
+def _other_year(span: Span, figure: bool = False) -> bool:
+    """The span is about other years than the question asks. For a question that asks for a figure, a
+    sentence of a plan that speaks of its whole period ("全国粮食总产量应该有七千二百亿斤到七千五百亿斤" in the
+    report on the 1956-1967 programme) holds no figure for a year inside that period, only for its end
+    (a five-year plan's targets are for its last year: "by 2025")."""
+    if not (span.asked_years and span.years):
+        return False
+    if not span.years & span.asked_years:
+        return True
+    if (
+        figure
+        and len(span.asked_years) == 1
+        and span.years_how == "plans_for"
+        and len(span.years) > PERIOD_YEARS
+    ):
+        (year,) = span.asked_years
+        return year + 1 in span.years
+    return False
 
 
 def year_label(years: Sequence[int]) -> str:
