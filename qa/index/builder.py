@@ -21,7 +21,7 @@ from qa.config import Settings
 from qa.encoders import EmbeddingCache, default_model_fingerprint
 from qa.errors import DocumentError, IndexProblem, QAError
 from qa.hashing import sha256_file
-from qa.index.backend import Store
+from qa.index.backend import Store, Target
 from qa.index.factory import open_target
 from qa.index.spec import IndexSpec
 from qa.index.writer import BuildInput, ModelRecord, Progress, no_progress
@@ -143,12 +143,7 @@ def update_index(
     With `store = "milvus"` the versions go to the knowledge base `kb`'s collections in Milvus and
     `index_dir` only holds the writer's lock; with the default `embedded` store they are written there.
     """
-    from qa.ingest.catalog import read_catalog
     from qa.ingest.loaders import Limits, use_limits
-    from qa.ingest.metadata import METADATA_VERSION
-    from qa.ingest.pipeline import document_files, process_document
-    from qa.text.english import TABLE_FILE, dictionary_table_for, table_is_current
-    from qa.text.lexicon import corpus_lexicon_data, genre_lexicon
 
     progress = progress or no_progress
     documents_dir, index_dir = Path(documents_dir), Path(index_dir)
@@ -160,169 +155,299 @@ def update_index(
 
     target = open_target(settings, index_dir, kb)
     with target.lock(), use_limits(Limits.from_settings(settings)):
-        previous: Store | None = None
-        try:
-            previous = target.open()
-        except IndexProblem as exc:
-            if "no index" not in str(exc):
-                report.full_rebuild_reason = f"旧索引无法使用（{exc}），将完整重建"
-        reuse_vectors = False
-        if previous is not None:
-            reason = (
-                "按 --force 完整重建索引"
-                if force
-                else spec.rebuild_reason(previous.manifest, default_model_fingerprint(settings))
-            )
-            report.full_rebuild_reason = reason
-            reuse_vectors = reason is None
+        previous, reuse_vectors = _open_previous(target, settings, spec, force, report)
 
         t = time.perf_counter()
-        if not documents_dir.is_dir():
-            raise QAError(
-                f"The documents folder {documents_dir} does not exist; create it or pass --documents."
-            )
-        cat = read_catalog(documents_dir)
-        lexicon = corpus_lexicon_data(documents_dir)
-        files = document_files(documents_dir, cat.skip)
-        staged_names = {Path(p).name for p in staged}
-        files = sorted([f for f in files if f.name not in staged_names] + [Path(p) for p in staged])
-        catalog = cat.infos
-        inputs: list[BuildInput] = []
-        to_process: list[Path] = []
-        for f in files:
-            digest = sha256_file(f)
-            prev = previous.manifest.documents.get(f.name) if previous else None
-            info = catalog.get(f.name)
-            if previous is None or prev is None or not reuse_vectors or prev.sha256 != digest:
-                to_process.append(f)
-            elif info is None and prev.info.get("guessed"):
-                if previous.manifest.metadata_version == METADATA_VERSION:
-                    inputs.append(_relabelled(previous, f.name, DocumentInfo(**prev.info), digest))
-                    report.unchanged.append(f.name)
-                else:  # inferred by an older version of the metadata reader: infer again
-                    to_process.append(f)
-            elif info is not None:
-                inputs.append(_relabelled(previous, f.name, info, digest))
-                (report.unchanged if info.to_dict() == prev.info else report.relabelled).append(f.name)
-            else:  # a catalog entry was removed: the metadata is inferred from the text again
-                to_process.append(f)
+        folder = _read_folder(documents_dir, staged)
+        inputs, to_process = _sort_files(folder, previous, reuse_vectors, report)
         timings["scan"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        for n, f in enumerate(to_process):
-            progress(f"分段 {f.name}", n / max(len(to_process), 1))
-
-            def within(frac: float, n: int = n, name: str = f.name) -> None:
-                # a very large file reports its cleaning block by block, so progress never stalls for minutes
-                progress(f"分段 {name}（{frac:.0%}）", (n + frac) / max(len(to_process), 1))
-
-            try:
-                doc = process_document(
-                    f, catalog.get(f.name), spec.chunker_settings, chunker=spec.chunker, progress=within
-                )
-            except DocumentError as exc:
-                report.errors.append(str(exc))
-                if on_error:
-                    on_error(exc)
-                continue
-            inputs.append(BuildInput(doc.info, doc.sha256, doc.passages, doc.original_text))
-            was = previous.manifest.documents.get(f.name) if previous else None
-            (report.updated if was is not None and reuse_vectors else report.added).append(f.name)
+        inputs += _chunk_changed(
+            to_process, folder, spec, previous, reuse_vectors, progress, on_error, report
+        )
         timings["chunk"] = time.perf_counter() - t
-        names = {f.name for f in files}
-        if previous is not None:
-            report.removed = sorted(d for d in previous.manifest.documents if d not in names)
-            if not reuse_vectors:
-                # a full rebuild: everything processed counts as added, except files that were there before
-                report.updated = [n for n in report.added if n in previous.manifest.documents]
-                report.added = [n for n in report.added if n not in previous.manifest.documents]
+        _count_removed(folder, previous, reuse_vectors, report)
 
-        if (
-            previous is not None
-            and reuse_vectors
-            and not report.changed
-            and not report.relabelled
-            and previous.manifest.lexicon == lexicon
-            and previous.manifest.metadata_version == METADATA_VERSION
-            and table_is_current(previous.extra_file(TABLE_FILE))
-        ):
+        if _is_up_to_date(previous, reuse_vectors, folder, report):
+            assert previous is not None  # up to date means there is a previous version
             report.passages_total = previous.manifest.passages
             report.seconds = time.perf_counter() - t_start
             report.timings = timings
             _commit_staged(staged, documents_dir, report)
             return report
 
-        new_texts = [p.embed_text for d in inputs if d.vectors is None for p in d.passages]
-        embedded = 0
-        if new_texts:
-            enc = lazy.get()
-            timings["model_load"] = lazy.load_seconds
-            if previous is not None and reuse_vectors and previous.manifest.model_fingerprint != enc.fingerprint:
-                # Same model name, different weights (e.g. a local model directory changed): never mix.
-                report.full_rebuild_reason = "嵌入模型的权重变了，将完整重建索引"
-                inputs = [BuildInput(d.info, d.sha256, d.passages, d.original_text) for d in inputs]
-                new_texts = [p.embed_text for d in inputs for p in d.passages]
-            t = time.perf_counter()
-            cache = EmbeddingCache(settings.resolved_cache_dir() / "embeddings.sqlite")
-            try:
-                vecs, embedded = embed_passages(enc, new_texts, cache, settings.embed_batch_size, progress)
-            finally:
-                cache.close()
-            timings["embed"] = time.perf_counter() - t
-            row = 0
-            for d in inputs:
-                if d.vectors is None:
-                    d.vectors = vecs[row : row + len(d.passages)]
-                    row += len(d.passages)
-            model = ModelRecord(settings.model, enc.model_id, enc.fingerprint, enc.dim)
-        elif previous is not None:
-            m = previous.manifest
-            model = ModelRecord(settings.model, m.model_id, m.model_fingerprint, m.dim)
-        else:
-            enc = lazy.get()
-            model = ModelRecord(settings.model, enc.model_id, enc.fingerprint, enc.dim)
-        report.passages_embedded = embedded
-
-        t = time.perf_counter()
-        extra: dict[str, bytes] = {}
-        try:
-            # English questions are read with CC-CEDICT restricted to this corpus's words (qa.text.english)
-            extra[TABLE_FILE] = dictionary_table_for(
-                (p.embed_text for d in inputs for p in d.passages),
-                genre_lexicon().extended(lexicon, "the corpus lexicon"),
-                previous.extra_file(TABLE_FILE) if previous is not None else None,
-            )
-        except QAError as exc:
-            progress(f"{exc} English questions are read with the domain phrases only.", None)
-        timings["english"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        vectors = (
-            np.concatenate([d.vectors for d in inputs if d.vectors is not None], axis=0)
-            if inputs
-            else np.zeros((0, model.dim), np.float32)
+        inputs, model = _embed_new(inputs, previous, reuse_vectors, lazy, settings, progress, report, timings)
+        extra = _english_table(inputs, folder, previous, progress, timings)
+        report.passages_total = _write_version(
+            target, inputs, model, spec, folder, t_start, timings, progress, extra
         )
-        target.write(
-            inputs,
-            vectors,
-            model=model,
-            chunker=spec.chunker_record,
-            chunker_fingerprint=spec.chunker_fingerprint,
-            faiss_index=spec.faiss_index,
-            lexicon=lexicon,
-            metadata_version=METADATA_VERSION,
-            build_seconds=time.perf_counter() - t_start,
-            timings=timings,
-            progress=progress,
-            extra_files=extra,
-        )
-        timings["write"] = time.perf_counter() - t
         report.written = True
-        report.passages_total = int(vectors.shape[0])
         _commit_staged(staged, documents_dir, report)
         report.seconds = time.perf_counter() - t_start
         report.timings = timings
         return report
+
+
+@dataclass
+class _Folder:
+    """What the documents folder holds: its catalog entries, its corpus lexicon and its document files."""
+
+    catalog: dict[str, DocumentInfo]
+    lexicon: dict[str, Any]
+    files: list[Path]
+
+
+def _open_previous(
+    target: Target, settings: Settings, spec: IndexSpec, force: bool, report: UpdateReport
+) -> tuple[Store | None, bool]:
+    """The live version (None when there is none or it is unusable) and whether its vectors can be reused.
+
+    Why a full rebuild is needed, when it is, goes into `report.full_rebuild_reason`."""
+    previous: Store | None = None
+    try:
+        previous = target.open()
+    except IndexProblem as exc:
+        if "no index" not in str(exc):
+            report.full_rebuild_reason = f"旧索引无法使用（{exc}），将完整重建"
+    reuse_vectors = False
+    if previous is not None:
+        reason = (
+            "按 --force 完整重建索引"
+            if force
+            else spec.rebuild_reason(previous.manifest, default_model_fingerprint(settings))
+        )
+        report.full_rebuild_reason = reason
+        reuse_vectors = reason is None
+    return previous, reuse_vectors
+
+
+def _read_folder(documents_dir: Path, staged: Sequence[Path]) -> _Folder:
+    """The folder's catalog, lexicon and document files, the staged files standing in for their namesakes."""
+    from qa.ingest.catalog import read_catalog
+    from qa.ingest.pipeline import document_files
+    from qa.text.lexicon import corpus_lexicon_data
+
+    if not documents_dir.is_dir():
+        raise QAError(f"The documents folder {documents_dir} does not exist; create it or pass --documents.")
+    cat = read_catalog(documents_dir)
+    lexicon = corpus_lexicon_data(documents_dir)
+    files = document_files(documents_dir, cat.skip)
+    staged_names = {Path(p).name for p in staged}
+    files = sorted([f for f in files if f.name not in staged_names] + [Path(p) for p in staged])
+    return _Folder(cat.infos, lexicon, files)
+
+
+def _sort_files(
+    folder: _Folder, previous: Store | None, reuse_vectors: bool, report: UpdateReport
+) -> tuple[list[BuildInput], list[Path]]:
+    """Decide what changed: (documents kept from the previous version under their current metadata, files to
+    chunk and embed). Kept documents are counted in the report as unchanged or relabelled."""
+    from qa.ingest.metadata import METADATA_VERSION
+
+    inputs: list[BuildInput] = []
+    to_process: list[Path] = []
+    for f in folder.files:
+        digest = sha256_file(f)
+        prev = previous.manifest.documents.get(f.name) if previous else None
+        info = folder.catalog.get(f.name)
+        if previous is None or prev is None or not reuse_vectors or prev.sha256 != digest:
+            to_process.append(f)
+        elif info is None and prev.info.get("guessed"):
+            if previous.manifest.metadata_version == METADATA_VERSION:
+                inputs.append(_relabelled(previous, f.name, DocumentInfo(**prev.info), digest))
+                report.unchanged.append(f.name)
+            else:  # inferred by an older version of the metadata reader: infer again
+                to_process.append(f)
+        elif info is not None:
+            inputs.append(_relabelled(previous, f.name, info, digest))
+            (report.unchanged if info.to_dict() == prev.info else report.relabelled).append(f.name)
+        else:  # a catalog entry was removed: the metadata is inferred from the text again
+            to_process.append(f)
+    return inputs, to_process
+
+
+def _chunk_changed(
+    to_process: list[Path],
+    folder: _Folder,
+    spec: IndexSpec,
+    previous: Store | None,
+    reuse_vectors: bool,
+    progress: Progress,
+    on_error: Callable[[DocumentError], None] | None,
+    report: UpdateReport,
+) -> list[BuildInput]:
+    """Chunk the new and changed files (not yet embedded), counting each as added or updated; a file that
+    cannot be read goes into the report's errors (and to `on_error`) and is left out."""
+    from qa.ingest.pipeline import process_document
+
+    inputs: list[BuildInput] = []
+    for n, f in enumerate(to_process):
+        progress(f"分段 {f.name}", n / max(len(to_process), 1))
+
+        def within(frac: float, n: int = n, name: str = f.name) -> None:
+            # a very large file reports its cleaning block by block, so progress never stalls for minutes
+            progress(f"分段 {name}（{frac:.0%}）", (n + frac) / max(len(to_process), 1))
+
+        try:
+            doc = process_document(
+                f, folder.catalog.get(f.name), spec.chunker_settings, chunker=spec.chunker, progress=within
+            )
+        except DocumentError as exc:
+            report.errors.append(str(exc))
+            if on_error:
+                on_error(exc)
+            continue
+        inputs.append(BuildInput(doc.info, doc.sha256, doc.passages, doc.original_text))
+        was = previous.manifest.documents.get(f.name) if previous else None
+        (report.updated if was is not None and reuse_vectors else report.added).append(f.name)
+    return inputs
+
+
+def _count_removed(
+    folder: _Folder, previous: Store | None, reuse_vectors: bool, report: UpdateReport
+) -> None:
+    """Record the documents gone from the folder; in a full rebuild, files indexed before count as updated."""
+    names = {f.name for f in folder.files}
+    if previous is not None:
+        report.removed = sorted(d for d in previous.manifest.documents if d not in names)
+        if not reuse_vectors:
+            # a full rebuild: everything processed counts as added, except files that were there before
+            report.updated = [n for n in report.added if n in previous.manifest.documents]
+            report.added = [n for n in report.added if n not in previous.manifest.documents]
+
+
+def _is_up_to_date(
+    previous: Store | None, reuse_vectors: bool, folder: _Folder, report: UpdateReport
+) -> bool:
+    """True when the live version already holds exactly this folder: nothing needs writing."""
+    from qa.ingest.metadata import METADATA_VERSION
+    from qa.text.english import TABLE_FILE, table_is_current
+
+    return (
+        previous is not None
+        and reuse_vectors
+        and not report.changed
+        and not report.relabelled
+        and previous.manifest.lexicon == folder.lexicon
+        and previous.manifest.metadata_version == METADATA_VERSION
+        and table_is_current(previous.extra_file(TABLE_FILE))
+    )
+
+
+def _embed_new(
+    inputs: list[BuildInput],
+    previous: Store | None,
+    reuse_vectors: bool,
+    lazy: LazyEncoder,
+    settings: Settings,
+    progress: Progress,
+    report: UpdateReport,
+    timings: dict[str, float],
+) -> tuple[list[BuildInput], ModelRecord]:
+    """Give every document without vectors its vectors; returns the documents and the model they came from.
+
+    When the model's weights changed since the previous version, nothing is reused: every document is
+    embedded again (the returned list then holds new BuildInputs)."""
+    new_texts = [p.embed_text for d in inputs if d.vectors is None for p in d.passages]
+    if not new_texts:
+        report.passages_embedded = 0
+        return inputs, _model_record(settings, previous, lazy)
+    enc = lazy.get()
+    timings["model_load"] = lazy.load_seconds
+    if previous is not None and reuse_vectors and previous.manifest.model_fingerprint != enc.fingerprint:
+        # Same model name, different weights (e.g. a local model directory changed): never mix.
+        report.full_rebuild_reason = "嵌入模型的权重变了，将完整重建索引"
+        inputs = [BuildInput(d.info, d.sha256, d.passages, d.original_text) for d in inputs]
+        new_texts = [p.embed_text for d in inputs for p in d.passages]
+    t = time.perf_counter()
+    cache = EmbeddingCache(settings.resolved_cache_dir() / "embeddings.sqlite")
+    try:
+        vecs, embedded = embed_passages(enc, new_texts, cache, settings.embed_batch_size, progress)
+    finally:
+        cache.close()
+    timings["embed"] = time.perf_counter() - t
+    row = 0
+    for d in inputs:
+        if d.vectors is None:
+            d.vectors = vecs[row : row + len(d.passages)]
+            row += len(d.passages)
+    report.passages_embedded = embedded
+    return inputs, ModelRecord(settings.model, enc.model_id, enc.fingerprint, enc.dim)
+
+
+def _model_record(settings: Settings, previous: Store | None, lazy: LazyEncoder) -> ModelRecord:
+    """The model of a version that embeds nothing new: the previous version's, or the encoder's for a first one."""
+    if previous is not None:
+        m = previous.manifest
+        return ModelRecord(settings.model, m.model_id, m.model_fingerprint, m.dim)
+    enc = lazy.get()
+    return ModelRecord(settings.model, enc.model_id, enc.fingerprint, enc.dim)
+
+
+def _english_table(
+    inputs: list[BuildInput],
+    folder: _Folder,
+    previous: Store | None,
+    progress: Progress,
+    timings: dict[str, float],
+) -> dict[str, bytes]:
+    """The version's extra files: the English dictionary table, or none when it cannot be made (said via
+    `progress`)."""
+    from qa.text.english import TABLE_FILE, dictionary_table_for
+    from qa.text.lexicon import genre_lexicon
+
+    t = time.perf_counter()
+    extra: dict[str, bytes] = {}
+    try:
+        # English questions are read with CC-CEDICT restricted to this corpus's words (qa.text.english)
+        extra[TABLE_FILE] = dictionary_table_for(
+            (p.embed_text for d in inputs for p in d.passages),
+            genre_lexicon().extended(folder.lexicon, "the corpus lexicon"),
+            previous.extra_file(TABLE_FILE) if previous is not None else None,
+        )
+    except QAError as exc:
+        progress(f"{exc} English questions are read with the domain phrases only.", None)
+    timings["english"] = time.perf_counter() - t
+    return extra
+
+
+def _write_version(
+    target: Target,
+    inputs: list[BuildInput],
+    model: ModelRecord,
+    spec: IndexSpec,
+    folder: _Folder,
+    t_start: float,
+    timings: dict[str, float],
+    progress: Progress,
+    extra: dict[str, bytes],
+) -> int:
+    """Write the new version through the store target and make it live; returns its number of passages."""
+    from qa.ingest.metadata import METADATA_VERSION
+
+    t = time.perf_counter()
+    vectors = (
+        np.concatenate([d.vectors for d in inputs if d.vectors is not None], axis=0)
+        if inputs
+        else np.zeros((0, model.dim), np.float32)
+    )
+    target.write(
+        inputs,
+        vectors,
+        model=model,
+        chunker=spec.chunker_record,
+        chunker_fingerprint=spec.chunker_fingerprint,
+        faiss_index=spec.faiss_index,
+        lexicon=folder.lexicon,
+        metadata_version=METADATA_VERSION,
+        build_seconds=time.perf_counter() - t_start,
+        timings=timings,
+        progress=progress,
+        extra_files=extra,
+    )
+    timings["write"] = time.perf_counter() - t
+    return int(vectors.shape[0])
 
 
 def _commit_staged(staged: Sequence[Path], documents_dir: Path, report: UpdateReport) -> None:

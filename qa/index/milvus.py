@@ -567,148 +567,163 @@ class MilvusTarget:
         """Write a complete new version (collection + meta), then move the alias onto it."""
         pymilvus = require_pymilvus()
         client = client_for(self.settings)
-        uri = self.uri
         passages = [p for d in docs for p in d.passages]
         assert vectors.shape[0] == len(passages)
-        dim = int(model.dim)
         name = f"{self.prefix}__v{time.strftime('%Y%m%d%H%M%S')}_{uuid.uuid4().hex[:6]}"
         meta = _meta_name(name)
         try:
             progress("建立 BM25 词法权重", None)
             lexical = LexicalIndex.build([p.embed_text for p in passages])
             vocab_rows, weights = _sparse_rows(lexical, len(passages))
-            kind, build_params = _dense_index(self.settings)
-            schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-            dt = pymilvus.DataType
-            schema.add_field("row", dt.INT64, is_primary=True)
-            schema.add_field("id", dt.VARCHAR, max_length=512)
-            schema.add_field("doc", dt.VARCHAR, max_length=1024)
-            schema.add_field("year", dt.INT64, nullable=True)
-            schema.add_field("passage", dt.VARCHAR, max_length=MAX_JSON_BYTES)
-            schema.add_field("dense", dt.FLOAT_VECTOR, dim=dim)
-            schema.add_field("lex", dt.SPARSE_FLOAT_VECTOR)
-            ip = client.prepare_index_params()
-            ip.add_index(field_name="dense", index_type=kind, metric_type="IP", params=build_params)
-            ip.add_index(field_name="lex", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
-            ip.add_index(field_name="doc", index_type="INVERTED")
-            _call(
-                uri,
-                "creating a version",
-                client.create_collection,
-                name,
-                schema=schema,
-                index_params=ip,
-                consistency_level="Strong",
-            )
-            for a in range(0, len(passages), BATCH):
-                progress(f"写入 Milvus {a}/{len(passages)}", a / max(len(passages), 1))
-                rows = []
-                for i in range(a, min(a + BATCH, len(passages))):
-                    p = passages[i]
-                    body = json.dumps(p.to_dict(), ensure_ascii=False)
-                    if len(body.encode("utf-8")) > MAX_JSON_BYTES:
-                        raise QAError(
-                            f"A passage of {p.doc} is too long for Milvus ({len(body)} characters); lower "
-                            "chunk_max_chars in qa.toml and run `qa index` again."
-                        )
-                    rows.append(
-                        {
-                            "row": i,
-                            "id": p.id,
-                            "doc": p.doc,
-                            "year": p.year,
-                            "passage": body,
-                            "dense": np.asarray(vectors[i], dtype=np.float32).tolist(),
-                            "lex": weights[i],
-                        }
-                    )
-                _call(uri, "inserting passages", client.insert, name, rows)
-            _call(uri, "flushing", client.flush, name)
-            got = _call(uri, "counting", client.query, name, filter="", output_fields=["count(*)"])
-            count = int(got[0]["count(*)"]) if got else -1
-            if count != len(passages):
-                raise IndexProblem(
-                    f"Milvus at {uri} holds {count} of {len(passages)} passages after writing; {FIX}."
-                )
+            self._create_passage_collection(client, pymilvus.DataType, name, int(model.dim))
+            self._insert_passages(client, name, passages, vectors, weights, progress)
+            self._check_count(client, name, len(passages))
             progress("写入索引信息", None)
-            mschema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-            mschema.add_field("key", dt.VARCHAR, is_primary=True, max_length=512)
-            mschema.add_field("value", dt.VARCHAR, max_length=MAX_JSON_BYTES)
-            mschema.add_field("v", dt.FLOAT_VECTOR, dim=META_DIM)
-            mip = client.prepare_index_params()
-            mip.add_index(field_name="v", index_type="FLAT", metric_type="L2")
-            _call(
-                uri,
-                "creating a version",
-                client.create_collection,
-                meta,
-                schema=mschema,
-                index_params=mip,
-                consistency_level="Strong",
-            )
-            manifest = Manifest(
-                format_version=FORMAT_VERSION,
-                model=model.model,
-                model_id=model.model_id,
-                model_fingerprint=model.fingerprint,
-                dim=dim,
+            self._create_meta_collection(client, pymilvus.DataType, meta)
+            manifest = _version_manifest(
+                docs,
+                model,
                 chunker=chunker,
                 chunker_fingerprint=chunker_fingerprint,
                 faiss_index=faiss_index,
-                documents={d.info.file: DocEntry(d.sha256, len(d.passages), d.info.to_dict()) for d in docs},
-                passages=len(passages),
-                built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                build_seconds=round(build_seconds, 3),
-                files={},
-                timings=timings or {},
                 lexicon=lexicon,
                 metadata_version=metadata_version,
+                build_seconds=build_seconds,
+                timings=timings,
             )
-            meta_rows = _chunks("manifest", manifest.to_json())
-            toc: dict[str, Any] = {"manifest": len(meta_rows), "store": "milvus", "kb": self.kb}
-            vocab_chunks = _chunks("vocab", json.dumps(vocab_rows, ensure_ascii=False))
-            toc["vocab"] = len(vocab_chunks)
-            meta_rows += vocab_chunks
-            sources: dict[str, int] = {}
-            for d in docs:
-                if d.sha256 not in sources:
-                    part = _chunks(f"source:{d.sha256}", d.original_text)
-                    sources[d.sha256] = len(part)
-                    meta_rows += part
-            toc["sources"] = sources
-            extra: dict[str, int] = {}
-            for fname, data in (extra_files or {}).items():
-                part = _chunks(f"extra:{fname}", data.decode("utf-8"))  # the builder's files are UTF-8 JSON
-                extra[fname] = len(part)
-                meta_rows += part
-            toc["extra"] = extra
-            meta_rows.append(
-                {"key": "toc", "value": json.dumps(toc, ensure_ascii=False), "v": [0.0] * META_DIM}
-            )
-            for a in range(0, len(meta_rows), 50):
-                _call(uri, "writing the version's metadata", client.insert, meta, meta_rows[a : a + 50])
-            # last, after every other row: a version without this marker is never made live
-            _call(
-                uri,
-                "writing the version's metadata",
-                client.insert,
-                meta,
-                [{"key": "complete", "value": "1", "v": [0.0] * META_DIM}],
-            )
-            _call(uri, "flushing", client.flush, meta)
+            self._insert_meta(client, meta, self._meta_rows(manifest, vocab_rows, docs, extra_files))
             progress("切换到新版本", None)
-            if live_collection(client, uri, self.prefix) is None:
-                _call(uri, "creating the alias", client.create_alias, name, self.prefix)
-            else:
-                _call(uri, "moving the alias", client.alter_alias, name, self.prefix)
+            self._make_live(client, name)
         except BaseException:
             # the alias still names the previous version; the half-written one must not linger
             with contextlib.suppress(Exception):
-                if live_collection(client, uri, self.prefix) != name:
+                if live_collection(client, self.uri, self.prefix) != name:
                     _drop(client, name)
             raise
         self.prune()
         return name
+
+    def _create_passage_collection(self, client: Any, dt: Any, name: str, dim: int) -> None:
+        """Create a version's passage collection: its fields and its dense, sparse and `doc` indexes."""
+        kind, build_params = _dense_index(self.settings)
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("row", dt.INT64, is_primary=True)
+        schema.add_field("id", dt.VARCHAR, max_length=512)
+        schema.add_field("doc", dt.VARCHAR, max_length=1024)
+        schema.add_field("year", dt.INT64, nullable=True)
+        schema.add_field("passage", dt.VARCHAR, max_length=MAX_JSON_BYTES)
+        schema.add_field("dense", dt.FLOAT_VECTOR, dim=dim)
+        schema.add_field("lex", dt.SPARSE_FLOAT_VECTOR)
+        ip = client.prepare_index_params()
+        ip.add_index(field_name="dense", index_type=kind, metric_type="IP", params=build_params)
+        ip.add_index(field_name="lex", index_type="SPARSE_INVERTED_INDEX", metric_type="IP")
+        ip.add_index(field_name="doc", index_type="INVERTED")
+        _call(
+            self.uri,
+            "creating a version",
+            client.create_collection,
+            name,
+            schema=schema,
+            index_params=ip,
+            consistency_level="Strong",
+        )
+
+    def _insert_passages(
+        self,
+        client: Any,
+        name: str,
+        passages: Sequence[Passage],
+        vectors: np.ndarray,
+        weights: Sequence[dict[int, float]],
+        progress: Progress,
+    ) -> None:
+        """Insert one row per passage, BATCH rows at a time, reporting progress before each batch."""
+        for a in range(0, len(passages), BATCH):
+            progress(f"写入 Milvus {a}/{len(passages)}", a / max(len(passages), 1))
+            rows = [
+                _passage_row(i, passages[i], vectors[i], weights[i])
+                for i in range(a, min(a + BATCH, len(passages)))
+            ]
+            _call(self.uri, "inserting passages", client.insert, name, rows)
+
+    def _check_count(self, client: Any, name: str, expected: int) -> None:
+        """Flush the passage collection and make sure it holds every passage (IndexProblem if not)."""
+        uri = self.uri
+        _call(uri, "flushing", client.flush, name)
+        got = _call(uri, "counting", client.query, name, filter="", output_fields=["count(*)"])
+        count = int(got[0]["count(*)"]) if got else -1
+        if count != expected:
+            raise IndexProblem(f"Milvus at {uri} holds {count} of {expected} passages after writing; {FIX}.")
+
+    def _create_meta_collection(self, client: Any, dt: Any, meta: str) -> None:
+        """Create a version's meta collection: key/value rows with the dummy vector Milvus insists on."""
+        mschema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        mschema.add_field("key", dt.VARCHAR, is_primary=True, max_length=512)
+        mschema.add_field("value", dt.VARCHAR, max_length=MAX_JSON_BYTES)
+        mschema.add_field("v", dt.FLOAT_VECTOR, dim=META_DIM)
+        mip = client.prepare_index_params()
+        mip.add_index(field_name="v", index_type="FLAT", metric_type="L2")
+        _call(
+            self.uri,
+            "creating a version",
+            client.create_collection,
+            meta,
+            schema=mschema,
+            index_params=mip,
+            consistency_level="Strong",
+        )
+
+    def _meta_rows(
+        self,
+        manifest: Manifest,
+        vocab_rows: list[tuple[str, int]],
+        docs: Sequence[BuildInput],
+        extra_files: Mapping[str, bytes] | None,
+    ) -> list[dict[str, Any]]:
+        """The meta rows of a version: manifest, vocabulary, each source text once, the extra files, and last
+        the table of contents saying how many chunks each of them has."""
+        meta_rows = _chunks("manifest", manifest.to_json())
+        toc: dict[str, Any] = {"manifest": len(meta_rows), "store": "milvus", "kb": self.kb}
+        vocab_chunks = _chunks("vocab", json.dumps(vocab_rows, ensure_ascii=False))
+        toc["vocab"] = len(vocab_chunks)
+        meta_rows += vocab_chunks
+        sources: dict[str, int] = {}
+        for d in docs:
+            if d.sha256 not in sources:
+                part = _chunks(f"source:{d.sha256}", d.original_text)
+                sources[d.sha256] = len(part)
+                meta_rows += part
+        toc["sources"] = sources
+        extra: dict[str, int] = {}
+        for fname, data in (extra_files or {}).items():
+            part = _chunks(f"extra:{fname}", data.decode("utf-8"))  # the builder's files are UTF-8 JSON
+            extra[fname] = len(part)
+            meta_rows += part
+        toc["extra"] = extra
+        meta_rows.append({"key": "toc", "value": json.dumps(toc, ensure_ascii=False), "v": [0.0] * META_DIM})
+        return meta_rows
+
+    def _insert_meta(self, client: Any, meta: str, meta_rows: list[dict[str, Any]]) -> None:
+        """Insert the meta rows 50 at a time, then the `complete` marker, then flush."""
+        uri = self.uri
+        for a in range(0, len(meta_rows), 50):
+            _call(uri, "writing the version's metadata", client.insert, meta, meta_rows[a : a + 50])
+        # last, after every other row: a version without this marker is never made live
+        _call(
+            uri,
+            "writing the version's metadata",
+            client.insert,
+            meta,
+            [{"key": "complete", "value": "1", "v": [0.0] * META_DIM}],
+        )
+        _call(uri, "flushing", client.flush, meta)
+
+    def _make_live(self, client: Any, name: str) -> None:
+        """Point the knowledge base's alias at the version (created the first time, moved atomically after)."""
+        if live_collection(client, self.uri, self.prefix) is None:
+            _call(self.uri, "creating the alias", client.create_alias, name, self.prefix)
+        else:
+            _call(self.uri, "moving the alias", client.alter_alias, name, self.prefix)
 
     def prune(self, keep: int = 2) -> None:
         """Drop old and half-written versions by their concrete names, keeping the live one and the one before."""
@@ -747,6 +762,58 @@ def _drop(client: Any, collection: str) -> None:
         with contextlib.suppress(Exception):
             if client.has_collection(n):
                 client.drop_collection(n)
+
+
+def _passage_row(i: int, p: Passage, vector: np.ndarray, lex: dict[int, float]) -> dict[str, Any]:
+    """A passage's row in its version's collection; QAError when its JSON is too long for a Milvus field."""
+    body = json.dumps(p.to_dict(), ensure_ascii=False)
+    if len(body.encode("utf-8")) > MAX_JSON_BYTES:
+        raise QAError(
+            f"A passage of {p.doc} is too long for Milvus ({len(body)} characters); lower "
+            "chunk_max_chars in qa.toml and run `qa index` again."
+        )
+    return {
+        "row": i,
+        "id": p.id,
+        "doc": p.doc,
+        "year": p.year,
+        "passage": body,
+        "dense": np.asarray(vector, dtype=np.float32).tolist(),
+        "lex": lex,
+    }
+
+
+def _version_manifest(
+    docs: Sequence[BuildInput],
+    model: ModelRecord,
+    *,
+    chunker: dict[str, Any],
+    chunker_fingerprint: str,
+    faiss_index: str,
+    lexicon: dict[str, Any],
+    metadata_version: int,
+    build_seconds: float,
+    timings: dict[str, float] | None,
+) -> Manifest:
+    """The manifest of a new version (stamped with the time it is made)."""
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        model=model.model,
+        model_id=model.model_id,
+        model_fingerprint=model.fingerprint,
+        dim=int(model.dim),
+        chunker=chunker,
+        chunker_fingerprint=chunker_fingerprint,
+        faiss_index=faiss_index,
+        documents={d.info.file: DocEntry(d.sha256, len(d.passages), d.info.to_dict()) for d in docs},
+        passages=sum(len(d.passages) for d in docs),
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        build_seconds=round(build_seconds, 3),
+        files={},
+        timings=timings or {},
+        lexicon=lexicon,
+        metadata_version=metadata_version,
+    )
 
 
 def _sparse_rows(lexical: LexicalIndex, n: int) -> tuple[list[tuple[str, int]], list[dict[int, float]]]:
