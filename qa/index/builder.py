@@ -36,7 +36,9 @@ class UpdateReport:
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    relabelled: list[str] = field(default_factory=list)  # only the metadata changed: no re-chunking, no re-embedding
+    relabelled: list[str] = field(
+        default_factory=list
+    )  # only the metadata changed: no re-chunking, no re-embedding
     errors: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # uploads refused: same content as an indexed file
     passages_embedded: int = 0

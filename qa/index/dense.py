@@ -83,7 +83,9 @@ class DenseIndex:
         vectors = np.load(directory / "vectors.npy", allow_pickle=False, mmap_mode="r")
         return cls(vectors, faiss.read_index(str(directory / "dense.faiss")))
 
-    def search(self, qvec: np.ndarray, n: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, qvec: np.ndarray, n: int, rows: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-n rows by inner product, best first, optionally only among `rows`."""
         if not len(self):
             return np.zeros(0, np.int64), np.zeros(0, np.float32)

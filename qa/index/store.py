@@ -106,7 +106,11 @@ class IndexStore:
             raise IndexProblem(
                 f"The index at {index_dir} could not be read ({type(exc).__name__}: {exc}); {FIX_HINT}."
             ) from exc
-        if len(passages) != manifest.passages or len(dense) != len(passages) or dense.faiss.ntotal != len(passages):
+        if (
+            len(passages) != manifest.passages
+            or len(dense) != len(passages)
+            or dense.faiss.ntotal != len(passages)
+        ):
             raise IndexProblem(
                 f"The index at {index_dir} is inconsistent (passage and vector counts differ); {FIX_HINT}."
             )
