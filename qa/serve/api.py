@@ -199,6 +199,8 @@ _DOCS_CSS = (
 
 
 def _client(request: Request) -> str:
+    """The request's client for the audit log and the logs: `Guard` has set it to
+    qa.serve.security.client_address (behind a trusted proxy, the client X-Forwarded-For names)."""
     return request.client.host if request.client else ""
 
 
@@ -783,7 +785,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     host, port = settings.host, settings.port
     announce_access(access, host)
     print(f"[api] serving on http://{host}:{port}/  (OpenAPI docs at /docs)", flush=True)
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    # proxy_headers=False: uvicorn would trust X-Forwarded-For from loopback; trusted_proxies decides (Guard)
+    uvicorn.run(api, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 def announce_access(access: Access, host: str) -> None:
