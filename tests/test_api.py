@@ -197,7 +197,10 @@ def test_delete_then_a_missing_document_is_one_404_sentence(
         assert r.status_code == 404, r.text
         error = r.json()["error"]
         assert error.startswith(f"没有名为 {name} 的文档") and "GET /api/documents" in error, error
-        assert "\n" not in error and error.endswith("。"), error
+        assert "qa documents" in error and "\n" not in error and error.endswith("。"), error
+        # the knowledge-base route asks the same check and gets the same sentence
+        again = client.delete(f"/api/kb/default/documents/{name}")
+        assert (again.status_code, again.json()["error"]) == (404, error)
 
 
 def test_upload_refusals(client: httpx.Client, corpus: tuple[Path, Path]) -> None:
