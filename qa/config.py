@@ -52,6 +52,9 @@ class Settings:
     admin_token: str = field(default="", repr=False)  # "" = none; else upload/delete/reindex need it (Bearer)
     uploads: str = "auto"  # auto (on when bound to loopback or a token is set) | on | off
     allowed_hosts: str = ""  # more Host names to answer to, comma-separated (a reverse proxy's name)
+    # reverse proxies whose X-Forwarded-For names the client (rate limit, audit log): IP addresses and CIDR
+    # networks, comma-separated (a TOML array too); "" = none, the socket's peer is the client
+    trusted_proxies: str = ""
     max_request_kb: int = 256  # body of any request but an upload (questions, chat events)
     max_zip_entries: int = 1000  # parts in a zip-based file (.docx)
     max_zip_expanded_mb: int = 64  # a zip-based file's parts once unpacked, all together
@@ -90,6 +93,10 @@ def _coerce(name: str, value: Any, default: Any) -> Any:
             return int(value)
         if isinstance(default, float):
             return float(value)
+        if isinstance(
+            value, list
+        ):  # a TOML array for a comma-separated setting (allowed_hosts, trusted_proxies)
+            return ", ".join(str(v) for v in value)
         return str(value)
     except (TypeError, ValueError) as exc:
         raise QAError(

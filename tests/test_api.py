@@ -179,6 +179,30 @@ def test_upload_then_ask(client: httpx.Client, corpus: tuple[Path, Path]) -> Non
     assert dup.json()["error"]
 
 
+def test_delete_then_a_missing_document_is_one_404_sentence(
+    client: httpx.Client, corpus: tuple[Path, Path]
+) -> None:
+    """DELETE removes a document; a name that is not (or no longer) a document is 404 with the one sentence
+    the index writer gives, naming where the file names are listed."""
+    data = "洛河观测站简介\n\n洛河观测站的记录编号是LH-5521，位于郑州市。\n".encode()
+    r = client.post("/api/documents", files={"file": ("洛河观测站.txt", data, "text/plain")})
+    assert r.status_code == 200, r.text
+    (added,) = r.json()["added"]
+    r = client.delete(f"/api/documents/{added}")
+    assert r.status_code == 200 and r.json()["removed"] == [added], r.text
+    assert not (corpus[0] / added).exists()
+    assert added not in {d["file"] for d in client.get("/api/documents").json()["documents"]}
+    for name in (added, "no-such-report.txt", ".hidden.txt"):
+        r = client.delete(f"/api/documents/{name}")
+        assert r.status_code == 404, r.text
+        error = r.json()["error"]
+        assert error.startswith(f"没有名为 {name} 的文档") and "GET /api/documents" in error, error
+        assert "qa documents" in error and "\n" not in error and error.endswith("。"), error
+        # the knowledge-base route asks the same check and gets the same sentence
+        again = client.delete(f"/api/kb/default/documents/{name}")
+        assert (again.status_code, again.json()["error"]) == (404, error)
+
+
 def test_upload_refusals(client: httpx.Client, corpus: tuple[Path, Path]) -> None:
     """Wrong type 415, too large 413, unreadable 422; a '../' name stays inside the documents folder."""
     docs, _ = corpus

@@ -677,6 +677,163 @@ def test_rate_limit_per_client(built_index: BuiltIndex, real_encoder: Any) -> No
         assert c.get("/api/documents").status_code == 200  # reading a list is not counted
 
 
+# ---- the client behind a reverse proxy (trusted_proxies) -----------------------------------------------
+
+
+@pytest.mark.unit
+def test_client_address_trusts_forwarded_for_only_from_a_trusted_proxy() -> None:
+    """The peer is the client unless it is a trusted proxy; then X-Forwarded-For is walked from the right to
+    the first address that is not a trusted proxy, skipping malformed entries."""
+    from qa.serve.security import client_address, trusted_networks
+
+    proxies = trusted_networks("10.0.0.0/8, 192.168.1.5 2001:db8::/32")
+    assert client_address("203.0.113.7", ["198.51.100.1"], proxies) == "203.0.113.7"  # an untrusted peer
+    assert client_address("10.1.2.3", ["198.51.100.1"], ()) == "10.1.2.3"  # nobody is trusted by default
+    assert client_address("10.1.2.3", [], proxies) == "10.1.2.3"  # the proxy's own request (a health check)
+    assert client_address("10.1.2.3", ["198.51.100.1"], proxies) == "198.51.100.1"
+    # what the client sent comes first, the proxy appends the address it saw: the rightmost untrusted counts
+    assert client_address("10.1.2.3", ["6.6.6.6, 198.51.100.1"], proxies) == "198.51.100.1"
+    assert client_address("10.1.2.3", ["6.6.6.6, 198.51.100.1, 192.168.1.5"], proxies) == "198.51.100.1"
+    assert client_address("10.1.2.3", ["6.6.6.6", "198.51.100.1"], proxies) == "198.51.100.1"  # two lines
+    # malformed entries are skipped, never taken as the client
+    assert client_address("10.1.2.3", ["198.51.100.1, not-an-ip, "], proxies) == "198.51.100.1"
+    assert client_address("10.1.2.3", ["nonsense"], proxies) == "10.1.2.3"
+    # ports, brackets, IPv6, an IPv4-mapped peer; every entry trusted: the farthest
+    assert client_address("10.1.2.3", ["198.51.100.1:4711"], proxies) == "198.51.100.1"
+    assert client_address("2001:db8::1", ["[2001:db9::5]:443"], proxies) == "2001:db9::5"
+    assert client_address("::ffff:10.0.0.1", ["198.51.100.1"], proxies) == "198.51.100.1"
+    assert client_address("10.1.2.3", ["10.9.9.9, 192.168.1.5"], proxies) == "10.9.9.9"
+    assert client_address("testclient", ["198.51.100.1"], proxies) == "testclient"  # not an address
+
+
+@pytest.mark.unit
+def test_trusted_proxies_from_qa_toml_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TOML array or a comma-separated string; QA_TRUSTED_PROXIES beats the file; a bad entry is named in
+    one sentence when the server's security settings are read."""
+    from qa.serve.security import Access
+
+    assert Access.from_settings(Settings()).proxies == ()
+    toml = tmp_path / "qa.toml"
+    toml.write_text('trusted_proxies = ["10.0.0.5", "192.168.0.0/16"]\n', encoding="utf-8")
+    proxies = Access.from_settings(load_settings(toml)).proxies
+    assert [str(n) for n in proxies] == ["10.0.0.5/32", "192.168.0.0/16"]
+    monkeypatch.setenv("QA_TRUSTED_PROXIES", "127.0.0.1, ::1")
+    proxies = Access.from_settings(load_settings(toml)).proxies
+    assert [str(n) for n in proxies] == ["127.0.0.1/32", "::1/128"]
+    monkeypatch.setenv("QA_TRUSTED_PROXIES", "10.0.0.0/8, 10.0.0.300")
+    with pytest.raises(QAError) as exc:
+        Access.from_settings(load_settings(toml))
+    message = str(exc.value)
+    assert "'10.0.0.300'" in message and "QA_TRUSTED_PROXIES" in message, message
+    assert "\n" not in message and message.endswith("."), message
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("module", ["qa.serve.api", "qa.serve.workers", "qa.serve.chat"])
+def test_a_bad_trusted_proxy_stops_the_server_with_one_sentence(module: str, tmp_path: Path) -> None:
+    """`qa serve --api-only`, `qa serve --workers N` and app.py refuse to start, before any index is built."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    env.update(PYTHONPATH=str(REPO), QA_TRUSTED_PROXIES="127.0.0.1, proxy.example.org")
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import sys; from {module} import main; sys.exit(main(sys.argv[1:]))",
+            "--port",
+            str(free_port()),
+            "--index",
+            str(tmp_path / "index"),
+            "--documents",
+            str(tmp_path / "documents"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'proxy.example.org'" in lines[0] and "trusted_proxies" in lines[0], lines
+    assert not (tmp_path / "index").exists()
+
+
+def _leaving_from(address: str, base: str) -> httpx.Client:
+    """An HTTP client whose connections leave from `address` (every 127.x address is this machine)."""
+    return httpx.Client(base_url=base, timeout=120, transport=httpx.HTTPTransport(local_address=address))
+
+
+@pytest.mark.integration
+def test_rate_limit_and_audit_behind_a_trusted_proxy(built_index: BuiltIndex, tmp_path: Path) -> None:
+    """`qa serve --api-only` with trusted_proxies = 127.0.0.2 and 2 requests a minute: a client that is not
+    the proxy is one client whatever X-Forwarded-For it sends (uvicorn's own trust of loopback is off);
+    through the proxy each forwarded client has its own bucket, the address the proxy appended counts, and
+    the audit log names that client."""
+    copy = built_index.copy(tmp_path)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "QA_HOST"}
+    env.update(
+        PYTHONPATH=str(REPO),
+        QA_CACHE_DIR=built_index.settings.cache_dir,
+        QA_TRUSTED_PROXIES="127.0.0.2",
+        QA_RATE_LIMIT_PER_MINUTE="2",
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from qa.serve.api import main; sys.exit(main(sys.argv[1:]))",
+            "--port",
+            str(port),
+            "--index",
+            str(copy.index),
+            "--documents",
+            str(copy.documents),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def search(c: httpx.Client, forwarded: str | None = None) -> int:
+        headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+        body = {"question": "2023年郑州GDP是多少？", "k": 1}
+        return c.post("/api/search", json=body, headers=headers).status_code
+
+    marker = new_marker_()
+    try:
+        wait_until_healthy(proc, base, 300, name="the API server")
+        with _leaving_from("127.0.0.3", base) as warm:
+            assert search(warm) == 200  # loads the query encoder, in a bucket of its own
+        with _leaving_from("127.0.0.1", base) as direct, _leaving_from("127.0.0.2", base) as proxy:
+            # not the proxy: a new X-Forwarded-For each time is still one client
+            assert [search(direct, f"198.51.100.{i}") for i in (1, 2, 3)] == [200, 200, 429]
+            # through the proxy: one bucket per forwarded client
+            assert [search(proxy, "198.51.100.1") for _ in range(3)] == [200, 200, 429]
+            assert search(proxy, "198.51.100.2") == 200
+            # "what the client sent, the address the proxy saw": the second counts
+            assert search(proxy, "198.51.100.2, 198.51.100.1") == 429
+            assert search(proxy, "198.51.100.1, 198.51.100.2") == 200
+            r = proxy.post(
+                "/api/documents",
+                files={"file": ("proxy.txt", _doc(marker))},
+                headers={"X-Forwarded-For": "203.0.113.50, 198.51.100.9"},
+            )
+            assert r.status_code == 200, r.text
+            (added,) = r.json()["added"]
+        with _leaving_from("127.0.0.4", base) as other:
+            r = other.delete(f"/api/documents/{added}", headers={"X-Forwarded-For": "198.51.100.10"})
+            assert r.status_code == 200 and r.json()["removed"] == [added], r.text
+    finally:
+        stop_process(proc)
+    mine = [(e["action"], e["client"]) for e in read_audit(copy.index) if e["file"] == added]
+    assert mine == [("add", "198.51.100.9"), ("remove", "127.0.0.4")], mine
+
+
 @pytest.mark.unit
 def test_security_headers_forbid_outside_resources(built_index: BuiltIndex) -> None:
     from qa.search.retriever import Retriever

@@ -392,7 +392,7 @@ class Retriever:
         client: str = "",
     ) -> UpdateReport:
         """Take a document out of the corpus: its file leaves the documents folder and a new index version
-        without its passages goes live. QAError when no document has that name.
+        without its passages goes live. NoSuchDocument (a QAError) when no document has that name.
 
         The file is first renamed to a hidden name (which no build reads), so a build killed midway
         can never bring it back; on a failed build it is put back and the error raised."""
@@ -400,12 +400,14 @@ class Retriever:
             view = self._refresh(force=True)
             before = self._doc_hashes()
             if safe_filename(name) != name or name.startswith("."):
-                raise QAError(
-                    f"没有名为 {name[:80]} 的文档（这不是一个文档名）；文件名见 GET /api/documents。"
+                raise NoSuchDocument(
+                    f"没有名为 {name[:80]} 的文档（这不是一个文档名）；文件名见 GET /api/documents 或 `qa documents`。"
                 )
             path = self.documents_dir / name
             if name not in view.store.manifest.documents and not path.is_file():
-                raise NoSuchDocument(f"没有名为 {name} 的文档；用 qa documents 查看已索引的文档。")
+                raise NoSuchDocument(
+                    f"没有名为 {name} 的文档；文件名见 GET /api/documents 或 `qa documents`。"
+                )
             # a removal killed after its rename left its file hidden; under the lock none is in flight
             for stale in self.documents_dir.glob(".removing-*"):
                 stale.unlink(missing_ok=True)

@@ -199,6 +199,8 @@ _DOCS_CSS = (
 
 
 def _client(request: Request) -> str:
+    """The request's client for the audit log and the logs: `Guard` has set it to
+    qa.serve.security.client_address (behind a trusted proxy, the client X-Forwarded-For names)."""
     return request.client.host if request.client else ""
 
 
@@ -398,6 +400,7 @@ def _add_document_routes(
 ) -> None:
     """Removing and correcting a document of the default knowledge base, and re-syncing it with its
     folder (all need write access)."""
+    from qa.search.retriever import NoSuchDocument
 
     @api.delete(
         "/api/documents/{file}",
@@ -408,11 +411,12 @@ def _add_document_routes(
         who = writer(request)
         if isinstance(who, JSONResponse):
             return who
-        r = retriever_provider()
-        if file not in {d.info.file for d in r.documents()}:
-            return _error(404, f"没有名为 {_short(file, 80)} 的文档；文件名见 GET /api/documents。")
+        # whether the document exists is decided once, under the index writer's lock (another worker may
+        # have just added or removed it)
         try:
-            report = r.update(remove=[file], actor=who, via="api", client=_client(request))
+            report = retriever_provider().update(remove=[file], actor=who, via="api", client=_client(request))
+        except NoSuchDocument as exc:
+            return _error(404, str(exc))
         except IndexProblem as exc:
             return _error(503, str(exc))
         return JSONResponse({"removed": report.removed, "report": _to_jsonable(report)})
@@ -783,7 +787,8 @@ def serve(settings: Settings, host: str | None = None, port: int | None = None) 
     host, port = settings.host, settings.port
     announce_access(access, host)
     print(f"[api] serving on http://{host}:{port}/  (OpenAPI docs at /docs)", flush=True)
-    uvicorn.run(api, host=host, port=port, log_level="warning")
+    # proxy_headers=False: uvicorn would trust X-Forwarded-For from loopback; trusted_proxies decides (Guard)
+    uvicorn.run(api, host=host, port=port, log_level="warning", proxy_headers=False)
 
 
 def announce_access(access: Access, host: str) -> None:

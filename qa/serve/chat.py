@@ -914,7 +914,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # proxy_headers=False: uvicorn would trust X-Forwarded-For from loopback; trusted_proxies decides (Guard)
+        uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
     finally:
         shutil.rmtree(chat_upload_folder(), ignore_errors=True)  # files received but never indexed
     return 0

@@ -9,6 +9,8 @@
   limit on questions, uploads and sign-ins, and Gradio's file routes: only callers allowed to write may
   upload to its temporary folder, that folder has a quota, an event may only name files inside it, and
   the server never fetches a URL for a client. Every refusal is JSON ``{"error": "<one sentence>"}``.
+- `client_address`: who a request comes from (the rate limit's key, the audit log's client): the socket's
+  peer, or behind a trusted reverse proxy (`trusted_proxies`) the client its X-Forwarded-For names.
 - Security headers on every response, with a Content-Security-Policy that lets the page load nothing
   from another machine.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import secrets
@@ -25,7 +28,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -40,6 +43,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SESSION_COOKIE = "qa_admin"
@@ -98,6 +103,59 @@ def _hostname(netloc: str) -> str:
     return netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
 
 
+def trusted_networks(value: str) -> tuple[Network, ...]:
+    """The trusted_proxies setting (IP addresses and CIDR networks, separated by commas or spaces) as
+    networks; QAError naming the first entry that is neither."""
+    networks = []
+    for entry in value.replace(",", " ").split():
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise QAError(
+                f"Setting trusted_proxies has {entry[:80]!r}, which is not an IP address or network; list "
+                "addresses like 10.0.0.5 or networks like 10.0.0.0/24 in qa.toml or QA_TRUSTED_PROXIES."
+            ) from None
+    return tuple(networks)
+
+
+def _address(text: str) -> Address | None:
+    """The IP address of a peer or an X-Forwarded-For entry (bare, IPv4:port or [IPv6]:port), an IPv4-mapped
+    IPv6 address as its IPv4; None when it is not one."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def client_address(peer: str, forwarded_for: Iterable[str], trusted: Sequence[Network]) -> str:
+    """The address a request comes from: the socket's `peer`, unless the peer is in `trusted`; then the
+    X-Forwarded-For values are walked from the right (the hop nearest us) and the first address not in
+    `trusted` is the client (malformed entries are skipped; when every entry is trusted, the leftmost).
+
+    An untrusted peer's X-Forwarded-For is ignored: a client cannot choose its own rate-limit bucket.
+    """
+    ip = _address(peer)
+    if ip is None or not any(ip in net for net in trusted):
+        return peer
+    farthest: Address | None = None
+    for entry in reversed([e for value in forwarded_for for e in value.split(",")]):
+        hop = _address(entry)
+        if hop is None:
+            continue
+        if not any(hop in net for net in trusted):
+            return str(hop)
+        farthest = hop
+    return str(farthest) if farthest is not None else peer
+
+
 def parse_cookies(header: str) -> dict[str, str]:
     """Cookies of a Cookie header (malformed ones are skipped)."""
     jar: SimpleCookie = SimpleCookie()
@@ -108,16 +166,20 @@ def parse_cookies(header: str) -> dict[str, str]:
 
 @dataclass
 class Access:
-    """Who may write: the admin token, whether uploads are on at all, and the sign-in sessions."""
+    """Who may write: the admin token, whether uploads are on at all, and the sign-in sessions; and the
+    reverse proxies trusted to name the client (`client_address`)."""
 
     token: str = ""
     uploads_on: bool = True
     why_off: str = ""
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    proxies: tuple[Network, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Access:
-        """Read admin_token and uploads; uploads=auto is on for a loopback address or when a token is set."""
+        """Read and check admin_token, uploads and trusted_proxies (at start, so a bad value stops the
+        server with one sentence); uploads=auto is on for a loopback address or when a token is set."""
+        proxies = trusted_networks(settings.trusted_proxies)
         mode = settings.uploads.strip().lower()
         if mode not in ("auto", "on", "off"):
             raise QAError(
@@ -127,14 +189,15 @@ class Access:
         if token and len(token) < 16:
             raise QAError("Setting admin_token is shorter than 16 characters; choose a longer random token.")
         if mode == "off":
-            return cls(token, False, "此服务器关闭了上传和修改（uploads = off）。")
+            return cls(token, False, "此服务器关闭了上传和修改（uploads = off）。", proxies=proxies)
         if mode == "auto" and not token and not is_loopback(settings.host):
             return cls(
                 token,
                 False,
                 f"此服务器监听 {settings.host} 且未设置管理员令牌，上传和修改已关闭；请设置 QA_ADMIN_TOKEN 后重启。",
+                proxies=proxies,
             )
-        return cls(token, True, "")
+        return cls(token, True, "", proxies=proxies)
 
     # ---- sessions (the chat's sign-in cookie) ----------------------------------------------------------
     def _mac(self, expires: int) -> str:
@@ -314,7 +377,10 @@ class _TooLarge(Exception):
 
 
 class Guard:
-    """ASGI middleware: host, origin, body size, rate and Gradio file checks before the app sees a request."""
+    """ASGI middleware: host, origin, body size, rate and Gradio file checks before the app sees a request.
+
+    Behind a trusted proxy the app below sees the client (`client_address`) as the request's client, so the
+    audit log and the chat record who asked, not the proxy."""
 
     def __init__(
         self, app: ASGIApp, settings: Settings, access: Access, upload_folder: Path | None = None
@@ -337,6 +403,13 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        peer = str((scope.get("client") or ("?", 0))[0])
+        forwarded = [
+            v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"x-forwarded-for"
+        ]
+        client = client_address(peer, forwarded, self.access.proxies)
+        if client != peer:
+            scope = {**scope, "client": (client, 0)}  # the proxy's port says nothing about the client
         path: str = scope.get("path", "")
         method: str = scope.get("method", "GET")
         refused = self.check_request(scope, headers, path, method)
@@ -400,7 +473,7 @@ class Guard:
         if path.startswith("/gradio_api/file=http") or path.startswith("/gradio_api/proxy="):
             return 403, "此服务器不代为下载其他网址的文件。"
         if method in UNSAFE_METHODS and (path.startswith(COSTLY_PREFIXES) or path in COSTLY_PATHS):
-            client = (scope.get("client") or ("?", 0))[0]
+            client = (scope.get("client") or ("?", 0))[0]  # client_address's, set in __call__
             wait = self.rate.take(str(client))
             if wait > 0:
                 return (

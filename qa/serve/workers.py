@@ -99,7 +99,9 @@ def serve_workers(settings: Settings, workers: int) -> None:
 
     from qa.index.builder import update_index
     from qa.index.milvus import is_local
+    from qa.serve.security import Access
 
+    Access.from_settings(settings)  # the security settings, checked before the index is built (one sentence)
     lite = None
     if settings.store == "milvus" and is_local(settings.milvus_uri):
         lite = LiteServer(settings.milvus_uri)
@@ -122,6 +124,7 @@ def serve_workers(settings: Settings, workers: int) -> None:
             port=settings.port,
             workers=workers,
             log_level="warning",
+            proxy_headers=False,  # uvicorn would trust X-Forwarded-For from loopback; trusted_proxies decides
             timeout_worker_healthcheck=120,  # a worker opens the index and loads the encoder first
         )
     finally:
