@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from qa.index.builder import update_index
 from qa.index.store import IndexStore
+from qa.search.abstain import rule_refusal
+from qa.search.features import Candidate
 from qa.search.retriever import Retriever
 from qa.search.understand import extract_years, understand
 from qa.text.english import (
@@ -283,6 +285,21 @@ def test_english_question_about_an_uncovered_year_is_refused(retriever: Retrieve
 def test_english_question_about_another_city_is_refused(retriever: Retriever) -> None:
     ans = retriever.ask("What was Wuhan's GDP growth rate in 2023?")
     assert ans.abstained and "武汉" in ans.query.other_places
+
+
+@pytest.mark.integration
+def test_a_name_no_report_uses_is_refused(retriever: Retriever) -> None:
+    # a capitalised name with no Chinese rendering in the reports is what the question is about
+    ans = retriever.ask("How many Tesla cars were made in Zhengzhou in 2023?")
+    assert ans.abstained and ans.text.startswith("资料中没有找到"), ans.text
+    # names the reports use in Chinese, and lower-case words the dictionary lacks, are no reason to refuse
+    for question in (
+        "How many phones did Foxconn make in Zhengzhou?",
+        "Which hospital did Zhengzhou build in ten days during the COVID-19 outbreak?",
+    ):
+        q = retriever.understand(question)
+        top = retriever.search(question)[0]
+        assert rule_refusal(q, Candidate(0, top.passage, features=dict(top.signals)), retriever.corpus) == ""
 
 
 @pytest.mark.unit

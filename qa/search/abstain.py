@@ -16,6 +16,8 @@ Rules that refuse with or without a reranker:
 - the question is about another place than the corpus's and the top passage does not name it;
 - most of the question's key Chinese terms occur nowhere in the corpus (another city's project, a
   topic the reports never mention);
+- an English question names something by a capitalised name that no report uses in any Chinese
+  rendering ("How many Tesla cars…");
 - no sentence of the top passages was found to answer with.
 
 A line about another year than the one asked (the year of a sentence is often implicit: "过去一年" in
@@ -44,6 +46,7 @@ from qa.search.answer import AnswerLine, AnswerModel, abstain_text, refusal_text
 from qa.search.corpus import CorpusView
 from qa.search.features import Candidate
 from qa.search.rerank import FeatureReranker, Reranker
+from qa.text.english import read_english, word_key
 from qa.types import Query
 
 
@@ -77,6 +80,8 @@ def rule_refusal(query: Query, top: Candidate | None, view: CorpusView) -> str:
         return "another place"
     if _key_terms_missing(query, view):
         return "unknown terms"
+    if _unknown_name(query, view):
+        return "unknown name"
     return ""
 
 
@@ -202,6 +207,21 @@ def _key_terms_missing(query: Query, view: CorpusView) -> bool:
     terms = [t for t in terms if not _ASKING.search(t)]
     missing = [t for t in missing if not _ASKING.search(t)]
     return bool(terms) and len(missing) >= max(1, math.ceil(len(terms) * 0.5))
+
+
+def _unknown_name(query: Query, view: CorpusView) -> bool:
+    # an English question that names something by a capitalised name no report uses in any Chinese
+    # rendering ("How many Tesla cars…", "Shenzhen's GDP" asked of Zhengzhou's reports): the name is what
+    # the question is about, so the reports cannot answer it (a lower-case word without Chinese is only a
+    # word the dictionary lacks, and the first word of a question is capitalised anyway)
+    reading = read_english(query.normalized, view.lexicon)
+    if not reading.unknown:
+        return False
+    unknown = set(reading.unknown)
+    return any(word_key(m.group(1)) in unknown for m in _NAME_INSIDE.finditer(query.text))
+
+
+_NAME_INSIDE = re.compile(r"(?<=[\s(\"“‘])([A-Z][a-z]{2,})(?=['’]s\b|\b)")
 
 
 _ASKING = re.compile(r"哪|几|多少|什么|怎么|怎样|如何|为何|为什么|是否|啥")
