@@ -64,14 +64,12 @@ def test_defaults_bind_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "0.0.0.0" not in app_py and "share=True" not in app_py
 
 
-@pytest.mark.integration
-def test_api_server_listens_on_loopback_only(built_index: BuiltIndex, tmp_path: Path) -> None:
-    """`qa serve --api-only` without --host: the listening socket is 127.0.0.1, not every interface."""
-    copy = built_index.copy(tmp_path)
-    port = free_port()
+def _api_server(copy: BuiltIndex, tmp_path: Path, port: int, **env_extra: str) -> subprocess.Popen[bytes]:
+    """`qa serve --api-only` (qa.serve.api.main) over a copy of the built index, default host, settings
+    from the environment plus env_extra."""
     env = {k: v for k, v in os.environ.items() if k != "QA_HOST"}
-    env.update(PYTHONPATH=str(REPO), QA_CACHE_DIR=built_index.settings.cache_dir)
-    proc = subprocess.Popen(
+    env.update(PYTHONPATH=str(REPO), QA_CACHE_DIR=copy.settings.cache_dir, **env_extra)
+    return subprocess.Popen(
         [
             sys.executable,
             "-c",
@@ -88,6 +86,14 @@ def test_api_server_listens_on_loopback_only(built_index: BuiltIndex, tmp_path: 
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+@pytest.mark.integration
+def test_api_server_listens_on_loopback_only(built_index: BuiltIndex, tmp_path: Path) -> None:
+    """`qa serve --api-only` without --host: the listening socket is 127.0.0.1, not every interface."""
+    copy = built_index.copy(tmp_path)
+    port = free_port()
+    proc = _api_server(copy, tmp_path, port)
     try:
         wait_until_healthy(proc, f"http://127.0.0.1:{port}", 300, name="the API server")
         listening = [
@@ -773,30 +779,7 @@ def test_rate_limit_and_audit_behind_a_trusted_proxy(built_index: BuiltIndex, tm
     the audit log names that client."""
     copy = built_index.copy(tmp_path)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "QA_HOST"}
-    env.update(
-        PYTHONPATH=str(REPO),
-        QA_CACHE_DIR=built_index.settings.cache_dir,
-        QA_TRUSTED_PROXIES="127.0.0.2",
-        QA_RATE_LIMIT_PER_MINUTE="2",
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from qa.serve.api import main; sys.exit(main(sys.argv[1:]))",
-            "--port",
-            str(port),
-            "--index",
-            str(copy.index),
-            "--documents",
-            str(copy.documents),
-        ],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = _api_server(copy, tmp_path, port, QA_TRUSTED_PROXIES="127.0.0.2", QA_RATE_LIMIT_PER_MINUTE="2")
     base = f"http://127.0.0.1:{port}"
 
     def search(c: httpx.Client, forwarded: str | None = None) -> int:
