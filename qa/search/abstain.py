@@ -190,8 +190,10 @@ def _looked_back(view: CorpusView) -> frozenset[int]:
 
 def _key_terms_missing(query: Query, view: CorpusView) -> bool:
     # key Chinese terms of the question that occur nowhere in the corpus (another city, an unknown
-    # project); English words are left to the multilingual dense side
-    terms = query.terms
+    # project); English words are left to the multilingual dense side. The question's own asking words
+    # (哪几个, 几条, 多少) are not what it is about: "哪几条地铁线" is about 地铁线, and the jieba pieces
+    # 哪几 / 几条 occur in no report
+    terms = [t for t in query.terms if not _ASKING.search(t)]
     idf = view.idf
     missing = [
         t
@@ -202,10 +204,6 @@ def _key_terms_missing(query: Query, view: CorpusView) -> bool:
         and view.lexicon.term_weight(t, idf) == 1.0
         and not t.isascii()
     ]
-    # the question's own asking words (哪几个, 几条, 多少) are not what it is about: "哪几条地铁线" is
-    # about 地铁线, and the jieba pieces 哪几 / 几条 occur in no report
-    terms = [t for t in terms if not _ASKING.search(t)]
-    missing = [t for t in missing if not _ASKING.search(t)]
     return bool(terms) and len(missing) >= max(1, math.ceil(len(terms) * 0.5))
 
 

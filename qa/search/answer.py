@@ -1020,7 +1020,8 @@ def compose(
     line = AnswerLine("", ranked=ranked)
     if not ranked:
         return line
-    figure = question_form(query.normalized).number
+    ask = _read(query, view)
+    figure = ask.form.number
     if _other_year(ranked[0], figure):
         # a figure for another year is no answer: a close candidate about the year asked goes first
         fits = [
@@ -1034,7 +1035,6 @@ def compose(
     best = ranked[0]
     line.span = best
     line.asked_years = sorted(best.asked_years)
-    ask = _read(query, view)
     passages = "\n".join(
         _heading(h.passage.section_path) + "\n" + "".join(x.norm for x in _read_passage(h.passage.text))
         for h in hits[:top]
