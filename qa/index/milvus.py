@@ -45,8 +45,8 @@ import numpy as np
 from qa.errors import IndexProblem, QAError
 from qa.index.backend import StaleVersion
 from qa.index.lexical import LexicalIndex
-from qa.index.manifest import FORMAT_VERSION, DocEntry, Manifest
-from qa.index.writer import BuildInput, ModelRecord, Progress, no_progress, writer_lock
+from qa.index.manifest import FORMAT_VERSION, Manifest
+from qa.index.writer import BuildInput, ModelRecord, Progress, no_progress, version_manifest, writer_lock
 from qa.types import DocumentInfo, Passage
 
 if TYPE_CHECKING:
@@ -580,9 +580,10 @@ class MilvusTarget:
             self._check_count(client, name, len(passages))
             progress("写入索引信息", None)
             self._create_meta_collection(client, pymilvus.DataType, meta)
-            manifest = _version_manifest(
+            manifest = version_manifest(
                 docs,
                 model,
+                files={},
                 chunker=chunker,
                 chunker_fingerprint=chunker_fingerprint,
                 faiss_index=faiss_index,
@@ -781,39 +782,6 @@ def _passage_row(i: int, p: Passage, vector: np.ndarray, lex: dict[int, float]) 
         "dense": np.asarray(vector, dtype=np.float32).tolist(),
         "lex": lex,
     }
-
-
-def _version_manifest(
-    docs: Sequence[BuildInput],
-    model: ModelRecord,
-    *,
-    chunker: dict[str, Any],
-    chunker_fingerprint: str,
-    faiss_index: str,
-    lexicon: dict[str, Any],
-    metadata_version: int,
-    build_seconds: float,
-    timings: dict[str, float] | None,
-) -> Manifest:
-    """The manifest of a new version (stamped with the time it is made)."""
-    return Manifest(
-        format_version=FORMAT_VERSION,
-        model=model.model,
-        model_id=model.model_id,
-        model_fingerprint=model.fingerprint,
-        dim=int(model.dim),
-        chunker=chunker,
-        chunker_fingerprint=chunker_fingerprint,
-        faiss_index=faiss_index,
-        documents={d.info.file: DocEntry(d.sha256, len(d.passages), d.info.to_dict()) for d in docs},
-        passages=sum(len(d.passages) for d in docs),
-        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        build_seconds=round(build_seconds, 3),
-        files={},
-        timings=timings or {},
-        lexicon=lexicon,
-        metadata_version=metadata_version,
-    )
 
 
 def _sparse_rows(lexical: LexicalIndex, n: int) -> tuple[list[tuple[str, int]], list[dict[int, float]]]:

@@ -115,6 +115,41 @@ def current_version(index_dir: Path) -> Path | None:
     return index_dir / name
 
 
+def version_manifest(
+    docs: Sequence[BuildInput],
+    model: ModelRecord,
+    *,
+    files: dict[str, dict[str, Any]],
+    chunker: dict[str, Any],
+    chunker_fingerprint: str,
+    faiss_index: str,
+    lexicon: dict[str, Any],
+    metadata_version: int,
+    build_seconds: float,
+    timings: dict[str, float] | None,
+) -> Manifest:
+    """The manifest of a new version of either store (stamped with the time it is made); `files` lists
+    the version's files with their sizes and checksums (none for a Milvus version)."""
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        model=model.model,
+        model_id=model.model_id,
+        model_fingerprint=model.fingerprint,
+        dim=int(model.dim),
+        chunker=chunker,
+        chunker_fingerprint=chunker_fingerprint,
+        faiss_index=faiss_index,
+        documents={d.info.file: DocEntry(d.sha256, len(d.passages), d.info.to_dict()) for d in docs},
+        passages=sum(len(d.passages) for d in docs),
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        build_seconds=round(build_seconds, 3),
+        files=files,
+        timings=timings or {},
+        lexicon=lexicon,
+        metadata_version=metadata_version,
+    )
+
+
 def write_version(
     index_dir: Path,
     docs: Sequence[BuildInput],
@@ -164,23 +199,17 @@ def write_version(
                 files[rel] = {"size": size}
                 if size <= _HASHED_FILE_LIMIT:
                     files[rel]["sha256"] = sha256_file(p)
-        manifest = Manifest(
-            format_version=FORMAT_VERSION,
-            model=model.model,
-            model_id=model.model_id,
-            model_fingerprint=model.fingerprint,
-            dim=model.dim,
+        manifest = version_manifest(
+            docs,
+            model,
+            files=files,
             chunker=chunker,
             chunker_fingerprint=chunker_fingerprint,
             faiss_index=faiss_index,
-            documents={d.info.file: DocEntry(d.sha256, len(d.passages), d.info.to_dict()) for d in docs},
-            passages=len(passages),
-            built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            build_seconds=round(build_seconds, 3),
-            files=files,
-            timings=timings or {},
             lexicon=lexicon,
             metadata_version=metadata_version,
+            build_seconds=build_seconds,
+            timings=timings,
         )
         write_file(tmp / "manifest.json", manifest.to_json().encode("utf-8"))
         fsync_dir(tmp)
