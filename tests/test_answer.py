@@ -10,7 +10,7 @@ import pytest
 from helpers import REPO, BuiltIndex
 
 from qa import Retriever
-from qa.search.abstain import rule_refusal
+from qa.search.abstain import judge, rule_refusal
 from qa.search.answer import (
     AnswerModel,
     abstain_text,
@@ -317,6 +317,40 @@ def test_the_asking_words_are_not_unknown_terms(retriever: Retriever) -> None:
     assert rule_refusal(other, top, retriever.corpus) != ""
 
 
+def _national_passage(report: str, line_no: int, year: int) -> Passage:
+    text = (NATIONAL / report).read_text(encoding="utf-8").splitlines()[line_no - 1].strip()
+    return Passage(
+        f"n{year}-{line_no}",
+        report,
+        f"{year}年国务院政府工作报告",
+        year,
+        [],
+        text,
+        text,
+        SourceSpan(line_no, line_no, 0, len(text)),
+    )
+
+
+@pytest.mark.integration
+def test_a_figure_about_home_is_no_answer_to_a_question_about_another_country(retriever: Retriever) -> None:
+    # the 1955 report names 美国 in the sentence before its figure for 我国's steel (汉阳钢铁厂, 八千五百多吨):
+    # the passage names the country asked about, the line does not, so the reply is a refusal
+    model = AnswerModel.load()
+    p1955 = _national_passage("national-1955-government-work-report.txt", 181, 1955)
+    assert "美国" in p1955.text and "汉阳钢铁厂" in p1955.text
+    q = retriever.understand("美国的钢产量是多少？")
+    assert q.other_places == ["美国"]
+    line = compose(q, [_hit(p1955)], retriever.corpus, model)
+    assert line.text and "美国" not in line.shown and line.place_conflict, line.text
+    verdict = judge(line, model, calibrated=True)
+    assert verdict.refuse and verdict.reason == "another place"
+    # the 1959 report states Britain's own figure in the sentence it names Britain in: that is an answer
+    p1959 = _national_passage("national-1959-government-work-report.txt", 46, 1959)
+    q = retriever.understand("报告里拿英国作比较，英国在1880年的钢产量是多少？")
+    line = compose(q, [_hit(p1959)], retriever.corpus, model)
+    assert "一百三十一万吨" in line.shown and not line.place_conflict, line.text
+
+
 @pytest.mark.integration
 def test_a_result_for_a_year_no_report_looks_back_on_is_refused(retriever: Retriever) -> None:
     ans = retriever.ask("郑州2025年实际完成的地区生产总值是多少？")
@@ -338,7 +372,11 @@ def test_reranking_off_refuses_by_the_rules_and_the_year_only(retriever: Retriev
         top = Candidate(0, ans.hits[0].passage, features=dict(ans.hits[0].signals)) if ans.hits else None
         line = compose(ans.query, ans.hits, view, model, None) if ans.hits else None
         expected = (
-            bool(rule_refusal(ans.query, top, view)) or line is None or not line.text or line.year_conflict
+            bool(rule_refusal(ans.query, top, view))
+            or line is None
+            or not line.text
+            or line.year_conflict
+            or line.place_conflict
         )
         assert ans.abstained == expected, (question, ans.text)
         refused += ans.abstained

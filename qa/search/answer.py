@@ -886,12 +886,20 @@ class AnswerLine:
     inputs: dict[str, float] = field(default_factory=dict)  # the confidence model's inputs
     asked_years: list[int] = field(default_factory=list)
     other_years: list[int] = field(default_factory=list)  # the line is about these years, not the asked
+    # the other places (countries, other cities) the question asks about when the line's sentence names
+    # none of them: the figure is about somewhere else
+    unnamed_places: list[str] = field(default_factory=list)
     ranked: list[Span] = field(default_factory=list)  # every candidate, best first
 
     @property
     def year_conflict(self) -> bool:
         """The line is about another year than the question asks for."""
         return bool(self.other_years)
+
+    @property
+    def place_conflict(self) -> bool:
+        """The question asks about another place and the line does not name it."""
+        return bool(self.unnamed_places)
 
 
 _CLAUSE_SPLIT = re.compile(r"(?<=[，,；;：:])")
@@ -1057,6 +1065,11 @@ def compose(
     line.text = text
     if _other_year(best, figure):
         line.other_years = sorted(best.years)
+    if query.other_places:
+        # "美国的钢产量" answered by a sentence about 我国's: the passage names 美国 (in the sentence before,
+        # among the countries whose industry is older), the line does not
+        if not any(p in best.norm for p in query.other_places):
+            line.unnamed_places = list(query.other_places)
     return line
 
 
