@@ -317,6 +317,28 @@ def test_the_asking_words_are_not_unknown_terms(retriever: Retriever) -> None:
     assert rule_refusal(other, top, retriever.corpus) != ""
 
 
+@pytest.mark.integration
+def test_a_line_without_the_unit_of_measure_asked_for_is_no_answer(retriever: Retriever) -> None:
+    # the 2024 report gives 2023's income only as a growth rate: 多少元 is not answered by "增长6.7%"
+    model = AnswerModel.load()
+    p = _passage(retriever, R2024, "居民人均可支配收入增长6.7%")
+    q = retriever.understand("2023年郑州城镇居民人均可支配收入是多少元？")
+    line = compose(q, [_hit(p)], retriever.corpus, model)
+    assert "元" not in line.shown and line.unit_conflict and line.missing_unit == "元", line.text
+    verdict = judge(line, model, calibrated=True)
+    assert verdict.refuse and verdict.reason == "another unit"
+    # the same passage answers the rate, and an amount in 元 (万亿元 is of the family)
+    for question, figure in (
+        ("2023年郑州居民人均可支配收入增长了多少？", "6.7%"),
+        ("2023年郑州地区生产总值是多少亿元？", "1.36万亿元"),
+    ):
+        line = compose(retriever.understand(question), [_hit(p)], retriever.corpus, model)
+        assert figure in line.shown and not line.unit_conflict, (question, line.text)
+    # a count is not held to its unit: 第几个年头 is answered by 十周年
+    ans = retriever.ask("2023年是郑州航空港区获批建设的第几个年头？")
+    assert not ans.abstained and "十周年" in ans.text, ans.text
+
+
 def _national_passage(report: str, line_no: int, year: int) -> Passage:
     text = (NATIONAL / report).read_text(encoding="utf-8").splitlines()[line_no - 1].strip()
     return Passage(
@@ -377,6 +399,7 @@ def test_reranking_off_refuses_by_the_rules_and_the_year_only(retriever: Retriev
             or not line.text
             or line.year_conflict
             or line.place_conflict
+            or line.unit_conflict
         )
         assert ans.abstained == expected, (question, ans.text)
         refused += ans.abstained

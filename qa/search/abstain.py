@@ -25,7 +25,9 @@ the 2024 report is 2023, a target is about the years its report plans for) is no
 is a refusal that names the year the nearest figure is for ("资料中没有找到2019年的数字。最接近的是
 2023年的：…[1]"), with or without a reranker. Nor is a line about home when the question asks about
 another place: "美国的钢产量是多少？" meets a passage that names 美国 among the older industrial countries and
-then gives 我国's steel; the sentence chosen names no place asked about, so the reply is a refusal.
+then gives 我国's steel; the sentence chosen names no place asked about, so the reply is a refusal. So is a
+line whose figures are all in another unit than the unit of measure asked for (多少元 met by "增长6.7%";
+counts, people and shares are not held to their unit: 第几个年头 is answered by 十周年).
 
 With the default (feature) reranker the calibrated confidence that the line holds the answer (the
 answer model of qa.search.answer, calibrated by qa.eval.calibrate) also decides: under its refusal
@@ -35,7 +37,7 @@ with its fitted threshold instead (the shipped answer model is calibrated on the
 gold sets, so English questions meet the same thresholds). The reranker passed in is the one that ranked this question, so
 turning reranking off for one call (the chat's checkbox, ``rerank=False``) or using a cross-encoder never
 applies a threshold fitted for the default reranker's order to anything else: those replies are refused
-by the rules above and for a year or a place that does not match only, and never marked unsure.
+by the rules above and for a year, a place or a unit that does not match only, and never marked unsure.
 """
 
 from __future__ import annotations
@@ -122,6 +124,9 @@ def judge(line: AnswerLine | None, model: AnswerModel, calibrated: bool) -> Verd
     if line.year_conflict:
         # a figure for another year is not an answer: the refusal says which year the nearest one is for
         return Verdict(True, False, "other year")
+    if line.unit_conflict:
+        # 多少元 answered by a sentence whose figures are all percentages or areas: not the figure asked for
+        return Verdict(True, False, "another unit")
     if line.place_conflict:
         # the question is about another place; the passage named it, the sentence chosen does not
         return Verdict(True, False, "another place")

@@ -128,6 +128,15 @@ _UNIT_FAMILIES = {
     "吨": ("吨",),
     "千瓦时": ("千瓦时", "度"),
 }
+# units of measure: a figure that answers "多少元 / 多少公里 / 多少吨" carries one of its family, whereas a
+# count (个, 家, 项), people (人 against 人次) or a share (% against 倍, 翻一番) may be worded otherwise
+_MEASURES = frozenset(
+    (
+        *_UNIT_FAMILIES["元"],
+        *("公里", "千米", "平方米", "平方公尺", "平方公里", "平方千米", "立方米", "立方公尺", "公顷", "亩"),
+        *("吨", "斤", "担", "公斤", "千克", "千瓦时", "千瓦", "标箱"),
+    )
+)
 # "哪几个行业" asks for a list, not a count of 个
 _ASKED_UNIT_RE = re.compile(
     r"(?:多少|(?<!哪)几)\s*(?:万|亿|千|百)?\s*("
@@ -886,6 +895,9 @@ class AnswerLine:
     inputs: dict[str, float] = field(default_factory=dict)  # the confidence model's inputs
     asked_years: list[int] = field(default_factory=list)
     other_years: list[int] = field(default_factory=list)  # the line is about these years, not the asked
+    # the unit of measure asked for when the line's sentence has figures and none in it (多少元 answered by
+    # "增长6.7%", 每平方米多少钱 by "销售面积2028.6万平方米"): the figure asked for is not there
+    missing_unit: str = ""
     # the other places (countries, other cities) the question asks about when the line's sentence names
     # none of them: the figure is about somewhere else
     unnamed_places: list[str] = field(default_factory=list)
@@ -895,6 +907,11 @@ class AnswerLine:
     def year_conflict(self) -> bool:
         """The line is about another year than the question asks for."""
         return bool(self.other_years)
+
+    @property
+    def unit_conflict(self) -> bool:
+        """The question asks for a unit of measure and the line's figures are all in others."""
+        return bool(self.missing_unit)
 
     @property
     def place_conflict(self) -> bool:
@@ -1065,6 +1082,8 @@ def compose(
     line.text = text
     if _other_year(best, figure):
         line.other_years = sorted(best.years)
+    if best.features.get("unit_miss") and ask.form.units and ask.form.units[0] in _MEASURES:
+        line.missing_unit = ask.form.units[0]
     if query.other_places:
         # "美国的钢产量" answered by a sentence about 我国's: the passage names 美国 (in the sentence before,
         # among the countries whose industry is older), the line does not
