@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from qa.index.builder import update_index
 from qa.index.store import IndexStore
 from qa.search.abstain import rule_refusal
+from qa.search.answer import owner_places
 from qa.search.features import Candidate
 from qa.search.retriever import Retriever
 from qa.search.understand import extract_years, understand
@@ -355,3 +356,28 @@ def test_reading_never_fails_and_keeps_chinese_questions(reader: EnglishReader, 
     assert isinstance(reading.text, str) and isinstance(reading.note(), str)
     if not re.search("[a-z]", question):
         assert reading.text == question
+
+
+@pytest.mark.unit
+def test_a_province_asked_about_in_national_reports_is_an_owner_place(reader: EnglishReader) -> None:
+    # national reports speak of the nation: a province owning what is asked (上海1995年的…, Shanghai's …)
+    # must be named by the sentence that answers (qa.search.answer.compose refuses otherwise)
+    national = genre_lexicon().for_corpus(["全国"], ["1955年国务院政府工作报告"]).with_english(reader)
+
+    def owners(question: str, lexicon: Any = national) -> list[str]:
+        q = understand(question, [], lexicon=lexicon)[0]
+        return owner_places(q, lexicon)
+
+    assert national.national
+    assert owners("上海1995年的国内生产总值是多少？") == ["上海"]
+    assert owners("上海的钢产量是多少？") == ["上海"]
+    assert owners("What was Shanghai's GDP in 1995?") == ["上海"]
+    assert owners("What was the GDP of Shanghai in 1995?") == ["上海"]
+    # a place inside a name, the nation, and a question without a place are left alone
+    assert owners("太原热电站工程因为盲目采购材料积压了多少资金？") == []
+    assert owners("北京各机关建筑因为搞“大屋顶”浪费了多少钱？") == []
+    assert owners("What was China's grain output in 1957?") == []
+    assert owners("1957年棉花产量是多少？") == []
+    # over a city's reports another city is already an "other place": no owner places there
+    city = genre_lexicon().for_corpus(["郑州市"]).with_english(reader)
+    assert owners("上海的钢产量是多少？", city) == []

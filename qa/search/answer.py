@@ -26,6 +26,8 @@ from typing import Any
 
 from qa.errors import QAError
 from qa.search.corpus import CorpusView
+from qa.text.english import read_english
+from qa.text.lexicon import Lexicon
 from qa.text.normalize import normalize_for_matching
 from qa.text.sentences import ends_with_sentence_end, split_sentences
 from qa.types import DocumentInfo, Hit, Query
@@ -1084,12 +1086,32 @@ def compose(
         line.other_years = sorted(best.years)
     if best.features.get("unit_miss") and ask.form.units and ask.form.units[0] in _MEASURES:
         line.missing_unit = ask.form.units[0]
-    if query.other_places:
-        # "美国的钢产量" answered by a sentence about 我国's: the passage names 美国 (in the sentence before,
-        # among the countries whose industry is older), the line does not
-        if not any(p in best.norm for p in query.other_places):
-            line.unnamed_places = list(query.other_places)
+    places = [*query.other_places, *owner_places(query, view.lexicon)]
+    # "美国的钢产量" answered by a sentence about 我国's: the passage names 美国 (in the sentence before,
+    # among the countries whose industry is older), the line does not
+    if places and not any(p in best.norm for p in places):
+        line.unnamed_places = places
     return line
+
+
+# a place that owns what is asked: 上海的…, 上海市1995年…, Shanghai's …, the GDP of Shanghai
+_OWNER_AFTER = r"(?:市|省|自治区)?(?:的|(?:19|20)\d\d年)"
+_OWNER_EN = re.compile(r"\b([A-Z][a-z]{2,})(?:'s|’s)|\bof (?:the )?([A-Z][a-z]{2,})\b")
+
+
+def owner_places(query: Query, lexicon: Lexicon) -> list[str]:
+    """Provinces and cities a question over national reports asks *about* as the owner of what it asks
+    ("上海1995年的国内生产总值", "What was Shanghai's GDP"). National reports speak of the nation; what they
+    say of a province is answered only by a sentence that names it (places named otherwise, 太原热电站 or
+    北京各机关, are left alone)."""
+    if not lexicon.national:
+        return []
+    q = query.normalized
+    found = [p for p in lexicon.places_in(q) if re.search(re.escape(p) + _OWNER_AFTER, q)]
+    for m in _OWNER_EN.finditer(query.text):
+        word = (m.group(1) or m.group(2)).lower()
+        found += lexicon.places_in(read_english(word, lexicon).text)
+    return [p for p in dict.fromkeys(found) if p not in lexicon.nation]
 
 
 # how far below the best candidate one about the year asked may score and still be preferred to it
