@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from qa.index.builder import update_index
 from qa.index.store import IndexStore
 from qa.search.abstain import rule_refusal
-from qa.search.answer import owner_places
+from qa.search.answer import owner_places, question_form
 from qa.search.features import Candidate
 from qa.search.retriever import Retriever
 from qa.search.understand import extract_years, understand
@@ -280,6 +280,33 @@ def test_english_question_about_an_uncovered_year_is_refused(retriever: Retrieve
     assert ans.abstained and ans.query.uncovered_years == [2010]
     assert "2010年" in ans.text and ans.hits  # the nearest passages are still shown
     assert any("资料未覆盖2010年" in n for n in ans.query.notes)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("question", "unit"),
+    [
+        ("What was the average price of new homes per square metre in Zhengzhou in 2023?", "元"),
+        ("What was Zhengzhou's GDP in 2015, in 100 million yuan?", "元"),
+        ("What was the value of cross-border e-commerce trade in 2019, in US dollars?", "美元"),
+        ("How many kilometres of metro were in operation in Zhengzhou by 2020?", "公里"),
+        ("How many tonnes of grain did Zhengzhou harvest in 2019?", "吨"),
+        ("How many square kilometres is the airport zone?", "平方公里"),
+        # a price index or inflation asks a change, not an amount of money
+        ("How did consumer prices in Zhengzhou change in 2023?", ""),
+        ("Where did Zhengzhou want to cap consumer price inflation in 2020?", ""),
+    ],
+)
+def test_the_unit_asked_for_is_read_in_english(question: str, unit: str) -> None:
+    units = question_form(normalize_for_matching(question)).units
+    assert (units[0] if units else "") == unit, units
+
+
+@pytest.mark.integration
+def test_english_question_for_an_amount_the_reports_do_not_give_is_refused(retriever: Retriever) -> None:
+    # the 2024 report gives 2023's housing sales in square metres, not a price per square metre
+    ans = retriever.ask("What was the average price of new homes per square metre in Zhengzhou in 2023?")
+    assert ans.abstained and ans.text.startswith("资料中没有找到"), ans.text
 
 
 @pytest.mark.integration

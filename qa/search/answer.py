@@ -150,6 +150,19 @@ _PCT_ASK_RE = re.compile(
 )
 
 
+_CJK = re.compile("[\u4e00-\u9fff]")
+# the same asked in English: a unit named after how many / in (the answer is still the Chinese figure)
+_EN_UNIT_ASKS = (
+    (re.compile(r"\b(?:us |u\.s\. )?dollars\b|\busd\b"), "美元"),
+    (re.compile(r"\byuan\b|\brmb\b|\bwhat (?:was|is|were|are) the (?:average )?(?:price|cost)s?\b"), "元"),
+    (re.compile(r"\b(?:how many|in) square (?:kilomet(?:re|er)s|km)\b"), "平方公里"),
+    (re.compile(r"\b(?:how many|in) square met(?:re|er)s\b"), "平方米"),
+    (re.compile(r"\b(?:how many|in) (?:kilomet(?:re|er)s|km)\b"), "公里"),
+    (re.compile(r"\b(?:how many|in) (?:metric )?(?:tons|tonnes)\b"), "吨"),
+    (re.compile(r"\bkwh\b|\bkilowatt[- ]hours\b"), "千瓦时"),
+)
+
+
 @dataclass(frozen=True)
 class QuestionForm:
     """What kind of answer the question asks for."""
@@ -175,6 +188,9 @@ def question_form(normalized: str) -> QuestionForm:
     if m and not (m.group(1) == "年" and time):
         u = m.group(1)
         units = _UNIT_FAMILIES.get(u, (u,))
+    elif not _CJK.search(q):
+        u = next((unit for pattern, unit in _EN_UNIT_ASKS if pattern.search(q)), "")
+        units = _UNIT_FAMILIES["元"] if u == "元" else _UNIT_FAMILIES.get(u, (u,)) if u else ()
     asks = bool(re.search(r"多少|多大|几|how many|how much|what percentage", q))
     percent = bool(_PCT_ASK_RE.search(q)) and not units and asks
     if percent:
