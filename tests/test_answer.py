@@ -227,6 +227,30 @@ def test_a_cut_keeps_the_later_clause_that_still_speaks_of_what_was_asked(retrie
 
 
 @pytest.mark.integration
+def test_a_cut_keeps_the_run_of_bare_items_that_shares_its_lead_in(retriever: Retriever) -> None:
+    # the 1955 report: "…可以扩大到年产生铁二百五十万吨，钢三百二十二万吨，钢材二百四十八万吨。" The steel figure
+    # is the second item of the list; the stretch that wins has the lead-in and the first item
+    p = _national_passage("national-1955-government-work-report.txt", 121, 1955)
+    q = retriever.understand("鞍山钢铁联合企业改建完成以后，钢的年产规模可以扩大到多少？")
+    span = next(
+        s for s in compose(q, [_hit(p)], retriever.corpus, AnswerModel.load()).ranked if "钢材" in s.text
+    )
+    shown = choose_clause(q, retriever.corpus, span)
+    assert (
+        "扩大到年产生铁二百五十万吨，钢三百二十二万吨，钢材二百四十八万吨" in shown and shown in span.text
+    ), shown
+    # clauses with a verb of their own are not items of the run: the cut still stops at the one asked
+    targets = _passage(retriever, R2024, "固定资产投资增长8%以上")
+    line = compose(
+        retriever.understand("2024年郑州固定资产投资增长目标是多少？"),
+        [_hit(targets)],
+        retriever.corpus,
+        AnswerModel.load(),
+    )
+    assert line.text == "固定资产投资增长8%以上[1]", line.text
+
+
+@pytest.mark.integration
 def test_an_open_question_answered_by_a_short_restatement_gets_the_sentence_after_it(
     retriever: Retriever,
 ) -> None:

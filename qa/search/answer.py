@@ -1027,8 +1027,27 @@ def choose_clause(query: Query, view: CorpusView, span: Span) -> str:
             or any(y in seg and y not in chosen_norm for y in compared)
         ):
             k = sk
+    # a run of bare items after it ("年产生铁二百五十万吨，钢三百二十二万吨，钢材二百四十八万吨") shares its lead-in:
+    # the figure asked for may be any of them, so the run is kept whole
+    while k + 1 < len(parts) and _bare_item(norms[k + 1], figs[k + 1]):
+        k += 1
     chosen = "".join(parts[a : k + 1]).strip().rstrip("，,；;：:")
     return chosen if len(chosen) >= 6 else text
+
+
+BARE_ITEM_CHARS = 16
+
+
+def _bare_item(norm: str, figs: Sequence[Quantity]) -> bool:
+    # a short clause that is a name and one figure ("钢三百二十二万吨，"): an item of a list, no verb of its own
+    body = norm.rstrip("，,；;。.、 ")
+    return (
+        len(figs) == 1
+        and len(body) <= BARE_ITEM_CHARS
+        and figs[0].end >= len(body)
+        and 0 < figs[0].start <= 8
+        and not re.search(r"[增减降提达占比为是到由从]", body[: figs[0].start])
+    )
 
 
 def _terms_in(ask: _Ask, text: str) -> set[str]:
