@@ -251,6 +251,22 @@ def test_a_cut_keeps_the_run_of_bare_items_that_shares_its_lead_in(retriever: Re
 
 
 @pytest.mark.integration
+def test_a_cut_keeps_the_breakdown_of_what_was_asked(retriever: Retriever) -> None:
+    # the 1954 report: the share of state organs (defence and administration) fell to 30.7%, "其中国防费…降低到
+    # 百分之二十一点一": a question about defence wants the 其中 clause, which the cut may not drop
+    p = _national_passage("national-1954-government-work-report.txt", 73, 1954)
+    q = retriever.understand("1954年预算中国防费占财政支出的比重降到了多少？")
+    span = next(
+        s
+        for s in compose(q, [_hit(p)], retriever.corpus, AnswerModel.load()).ranked
+        if "其中國防費" in s.text
+    )
+    shown = choose_clause(q, retriever.corpus, span)
+    assert shown.endswith("其中國防費從百分之四十一點五降低到百分之二十一點一") and shown in span.text, shown
+    assert "行政管理費從" not in shown  # the breakdown's other item is not asked
+
+
+@pytest.mark.integration
 def test_an_open_question_answered_by_a_short_restatement_gets_the_sentence_after_it(
     retriever: Retriever,
 ) -> None:

@@ -1023,6 +1023,8 @@ def choose_clause(query: Query, view: CorpusView, span: Span) -> str:
         seg = "".join(norms[sa : sk + 1])
         if sa > k and (
             _terms_in(ask, seg) - have_terms
+            # "…比重已从…降低到百分之三十点七，其中国防费从…降低到百分之二十一点一": the breakdown of what was asked
+            or (seg.startswith("其中") and bool(_terms_in(ask, seg)))
             or (stated_years(seg) & asked_years) - have_years
             or any(y in seg and y not in chosen_norm for y in compared)
         ):
