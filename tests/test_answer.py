@@ -214,6 +214,24 @@ def test_the_clause_with_the_figure_asked_is_cut_from_a_multi_figure_sentence(re
 
 
 @pytest.mark.integration
+def test_a_table_row_answers_for_the_years_its_header_names(retriever: Retriever) -> None:
+    # the outline's 专栏1 ("指标名称单位2015年 / 2020年目标…“十三五”完成情况") gives 2015's GDP only in a row:
+    # the row is a candidate, about its header's years, and the 2024 report's 2023 figure is not the answer
+    table = _passage(retriever, "2021-zhengzhou-14th-five-year-plan-outline.txt", "7311.5")
+    review = _passage(retriever, R2024, "总量超过1.36万亿元")
+    assert "单位2015年" in table.text
+    rows = [s for s in answer_sentences(table.text) if "7311.5" in s]
+    assert rows == ["经济发展地区生产总值亿元7311.5———中高速增长12003 6.8"]
+    assert "专栏1：“十三五”规划主要目标完成情况指标名称" not in answer_sentences(
+        table.text
+    )  # its heading is not
+    q = retriever.understand("2015年郑州地区生产总值是多少亿元？")
+    line = compose(q, [_hit(review), _hit(table, 2)], retriever.corpus, AnswerModel.load())
+    assert "7311.5" in line.text and line.text.endswith("[2]") and not line.year_conflict, line.text
+    assert line.span is not None and 2015 in line.span.years
+
+
+@pytest.mark.integration
 def test_a_cut_keeps_the_later_clause_that_still_speaks_of_what_was_asked(retriever: Retriever) -> None:
     # '2020年优良天数达到230天' answers 'how many days'; the question asks how many more than in 2015, which
     # the next clause says: the cut may not stop before it

@@ -522,14 +522,49 @@ class Span:
     asked_years: frozenset[int] = frozenset()  # the years the question asks about
 
 
+# figures that are not years: two or more in a short line without a sentence end make it a table row
+_CELL = re.compile(r"\d+(?:\.\d+)?(?!\d|\.\d|\s*年)")
+
+
 @lru_cache(maxsize=8192)
-def passage_sentences(text: str) -> tuple[tuple[str, str], ...]:
-    """(sentence as written, sentence in matching form) of a passage; a heading line is left out."""
+def _passage_lines(text: str) -> tuple[tuple[str, str, str], ...]:
+    """(as written, matching form, kind) of a passage's sentences; kind is "sentence", "row" (a table
+    row: short, no sentence end, two figures or more that are not years) or "heading" (any other short
+    line without a sentence end: a heading, or a table's header such as "指标名称单位2015年")."""
     out = []
     for s in split_sentences(text):
         s = s.strip()
-        if s and not (len(s) < 40 and not ends_with_sentence_end(s, "。！？；!?;:：")):
-            out.append((s, normalize_for_matching(s)))
+        if not s:
+            continue
+        norm = normalize_for_matching(s)
+        if len(s) >= 40 or ends_with_sentence_end(s, "。！？；!?;:："):
+            kind = "sentence"
+        else:
+            kind = "row" if len(_CELL.findall(norm)) >= 2 else "heading"
+        out.append((s, norm, kind))
+    return tuple(out)
+
+
+@lru_cache(maxsize=8192)
+def passage_sentences(text: str) -> tuple[tuple[str, str], ...]:
+    """(sentence as written, sentence in matching form) of a passage; a heading line is left out (a table
+    row is kept: "地区生产总值亿元7311.5———中高速增长12003 6.8" may be the answer)."""
+    return tuple((s, norm) for s, norm, kind in _passage_lines(text) if kind != "heading")
+
+
+def _table_years(text: str) -> tuple[frozenset[int], ...]:
+    """For each kept sentence of a passage: the years its table's header names ("序号指标名称单位2015年",
+    "2020年目标") when it is a table row, else nothing. A row is about its header's years."""
+    header: set[int] = set()
+    out = []
+    for _, norm, kind in _passage_lines(text):
+        if kind == "heading":
+            header |= stated_years(norm)
+        elif kind == "row":
+            out.append(frozenset(header))
+        else:
+            header = set()
+            out.append(frozenset())
     return tuple(out)
 
 
@@ -632,7 +667,7 @@ def _heading(section_path: str) -> str:
 @lru_cache(maxsize=4096)
 def _read_passage(text: str) -> tuple[_Sentence, ...]:
     out = []
-    for orig, norm in passage_sentences(text):
+    for (orig, norm), table_years in zip(passage_sentences(text), _table_years(text), strict=True):
         if _BRACKETED_FIGURE.search(orig):
             continue  # a table cell like [65.77] would read as a citation marker in the line
         qty = quantities(norm)
@@ -655,7 +690,7 @@ def _read_passage(text: str) -> tuple[_Sentence, ...]:
                 frozenset(q.unit for q in qty),
                 len(qty),
                 bool(_AR_ANY.search(norm)),
-                frozenset(stated_years(norm)),
+                frozenset(stated_years(norm) or table_years),
                 mode_score(norm),
                 frozenset(cues),
                 tuple(c for c in norm if c.isalnum()),
