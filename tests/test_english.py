@@ -86,6 +86,8 @@ def test_domain_phrases_map_to_the_reports_wording(
         ("Which hospital was built?", "医院"),  # CC-CEDICT: 医院 /hospital/
         ("What did the government say about tourists?", "游客"),
         ("What about the cotton harvest?", "棉花"),
+        ("How many buses did Zhengzhou add?", "汽车"),  # buses -> buse -> bus, not an unknown word
+        ("How many houses were built?", "房屋"),  # houses -> house (not hous)
     ],
 )
 def test_dictionary_words_map_to_headwords_the_corpus_uses(

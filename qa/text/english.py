@@ -225,6 +225,8 @@ def _variants(key: str) -> list[str]:
         out += [stem + "e", stem[:-1] if len(stem) > 2 and stem[-1] == stem[-2] else stem]
     if key.endswith("ly") and len(key) > 5:
         out.append(key[:-2])
+    if key.endswith("se") and len(key) > 3:  # buses -> buse (word_key keeps causes -> cause) -> bus
+        out.append(key[:-1])
     return list(dict.fromkeys(out))
 
 
