@@ -713,6 +713,45 @@ def test_client_address_trusts_forwarded_for_only_from_a_trusted_proxy() -> None
 
 
 @pytest.mark.unit
+def test_forwarded_scheme_only_from_a_trusted_proxy() -> None:
+    from qa.serve.security import forwarded_scheme, trusted_networks
+
+    proxies = trusted_networks("10.0.0.0/8")
+    assert forwarded_scheme("10.1.2.3", ["https"], proxies) == "https"
+    assert forwarded_scheme("10.1.2.3", ["http, https"], proxies) == "https"  # the proxy nearest us appends
+    assert forwarded_scheme("10.1.2.3", ["HTTP"], proxies) == "http"
+    assert forwarded_scheme("203.0.113.7", ["https"], proxies) == ""  # not a proxy: ignored
+    assert forwarded_scheme("10.1.2.3", ["https"], ()) == ""  # nobody is trusted by default
+    assert forwarded_scheme("10.1.2.3", ["gopher"], proxies) == ""
+    assert forwarded_scheme("10.1.2.3", [], proxies) == ""
+
+
+@pytest.mark.integration
+def test_the_sign_in_cookie_is_secure_only_when_a_trusted_proxy_says_https(built_index: BuiltIndex) -> None:
+    """X-Forwarded-Proto from any other peer no longer marks a plain-HTTP sign-in as HTTPS (and a proxy
+    that terminates TLS still gets a Secure cookie)."""
+    from qa.search.retriever import Retriever
+    from qa.serve.api import create_api
+
+    settings = built_index.settings.with_(
+        admin_token=TOKEN, trusted_proxies="127.0.0.2", rate_limit_per_minute=0
+    )
+    r = Retriever.open(built_index.index, settings)
+    app = create_api(lambda: r, settings)
+
+    def cookie(peer: str, headers: dict[str, str]) -> str:
+        with TestClient(app, base_url="http://127.0.0.1:7860", client=(peer, 50000)) as c:
+            ok = c.post("/admin/login", data={"token": TOKEN}, headers=headers, follow_redirects=False)
+            assert ok.status_code == 303, ok.text
+            return ok.headers["set-cookie"]
+
+    https = {"X-Forwarded-Proto": "https"}
+    assert "secure" in cookie("127.0.0.2", https).lower()
+    assert "secure" not in cookie("127.0.0.2", {}).lower()
+    assert "secure" not in cookie("127.0.0.3", https).lower()  # not the proxy: its header is ignored
+
+
+@pytest.mark.unit
 def test_trusted_proxies_from_qa_toml_and_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -478,7 +478,8 @@ def _add_admin_routes(api: FastAPI, access: Access) -> None:
             log.warning("failed admin sign-in from %s", _client(request))
             return HTMLResponse(login_html(access, request.headers, failed=True), status_code=401)
         resp = RedirectResponse("/", status_code=303)
-        secure = request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+        # Guard sets the scheme from X-Forwarded-Proto only when a trusted proxy sent it (forwarded_scheme)
+        secure = request.url.scheme == "https"
         resp.set_cookie(
             SESSION_COOKIE,
             access.session_value(),

@@ -10,7 +10,8 @@
   upload to its temporary folder, that folder has a quota, an event may only name files inside it, and
   the server never fetches a URL for a client. Every refusal is JSON ``{"error": "<one sentence>"}``.
 - `client_address`: who a request comes from (the rate limit's key, the audit log's client): the socket's
-  peer, or behind a trusted reverse proxy (`trusted_proxies`) the client its X-Forwarded-For names.
+  peer, or behind a trusted reverse proxy (`trusted_proxies`) the client its X-Forwarded-For names;
+  `forwarded_scheme`: the scheme such a proxy says the client used (X-Forwarded-Proto, from it only).
 - Security headers on every response, with a Content-Security-Policy that lets the page load nothing
   from another machine.
 """
@@ -154,6 +155,17 @@ def client_address(peer: str, forwarded_for: Iterable[str], trusted: Sequence[Ne
             return str(hop)
         farthest = hop
     return str(farthest) if farthest is not None else peer
+
+
+def forwarded_scheme(peer: str, forwarded_proto: Iterable[str], trusted: Sequence[Network]) -> str:
+    """The scheme a trusted proxy says the client used ("https" or "http", the X-Forwarded-Proto value
+    nearest us), or "" when the peer is not a trusted proxy or says nothing readable. An untrusted peer's
+    X-Forwarded-Proto is ignored: it cannot make the server treat a plain-HTTP request as HTTPS."""
+    ip = _address(peer)
+    if ip is None or not any(ip in net for net in trusted):
+        return ""
+    values = [e.strip().lower() for value in forwarded_proto for e in value.split(",") if e.strip()]
+    return values[-1] if values and values[-1] in ("http", "https") else ""
 
 
 def parse_cookies(header: str) -> dict[str, str]:
@@ -410,6 +422,13 @@ class Guard:
         client = client_address(peer, forwarded, self.access.proxies)
         if client != peer:
             scope = {**scope, "client": (client, 0)}  # the proxy's port says nothing about the client
+        proto = [
+            v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == b"x-forwarded-proto"
+        ]
+        scheme = forwarded_scheme(peer, proto, self.access.proxies)
+        if scheme:
+            # the request's scheme is what the client used at the proxy (the sign-in cookie's Secure flag)
+            scope = {**scope, "scheme": scheme if scope["type"] == "http" else scheme.replace("http", "ws")}
         path: str = scope.get("path", "")
         method: str = scope.get("method", "GET")
         refused = self.check_request(scope, headers, path, method)
