@@ -742,7 +742,7 @@ def phase_milvus(
     from qa.eval import load_gold
     from qa.index.dense import DenseIndex, make_faiss_index
     from qa.index.milvus import MilvusTarget, release
-    from qa.index.writer import BuildInput, ModelRecord
+    from qa.index.writer import BuildInput, ModelRecord, VersionRecord
     from qa.search.retriever import Retriever
     from qa.types import DocumentInfo
 
@@ -771,13 +771,15 @@ def phase_milvus(
         target.write(
             inputs,
             np.concatenate([d.vectors for d in inputs if d.vectors is not None]),
-            model=ModelRecord(m.model, m.model_id, m.model_fingerprint, m.dim),
-            chunker=m.chunker,
-            chunker_fingerprint=m.chunker_fingerprint,
-            faiss_index=m.faiss_index,
-            lexicon=m.lexicon,
-            metadata_version=m.metadata_version,
-            build_seconds=0.0,
+            VersionRecord(
+                model=ModelRecord(m.model, m.model_id, m.model_fingerprint, m.dim),
+                chunker=m.chunker,
+                chunker_fingerprint=m.chunker_fingerprint,
+                faiss_index=m.faiss_index,
+                lexicon=m.lexicon,
+                metadata_version=m.metadata_version,
+                build_seconds=0.0,
+            ),
         )
         out["write_s"] = round(time.perf_counter() - t, 2)
         out["rows_per_s"] = round(len(store.passages) / max(out["write_s"], 1e-9), 1)

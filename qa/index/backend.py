@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from qa.errors import IndexProblem
 
 if TYPE_CHECKING:
     from qa.index.manifest import Manifest
-    from qa.index.writer import BuildInput, ModelRecord, Progress
+    from qa.index.writer import BuildInput, Progress, VersionRecord
     from qa.types import DocumentInfo, Passage
 
 STORES = ("embedded", "milvus")
@@ -133,18 +133,12 @@ class Target(Protocol):
         self,
         docs: Sequence[BuildInput],
         vectors: np.ndarray,
+        record: VersionRecord,
         *,
-        model: ModelRecord,
-        chunker: dict[str, Any],
-        chunker_fingerprint: str,
-        faiss_index: str,
-        lexicon: dict[str, Any],
-        metadata_version: int,
-        build_seconds: float,
-        timings: dict[str, float] | None = None,
         progress: Progress,
         extra_files: Mapping[str, bytes] | None = None,
     ) -> str:
         """Write a complete new version and make it the live one atomically; returns its name.
+        `record`: what its manifest records besides the documents (model, chunker, lexicon, timings …).
         `extra_files`: more files of the version (name -> bytes), read back with Store.extra_file."""
         ...

@@ -24,7 +24,7 @@ from qa.hashing import sha256_file
 from qa.index.backend import Store, Target
 from qa.index.factory import open_target
 from qa.index.spec import IndexSpec
-from qa.index.writer import BuildInput, ModelRecord, Progress, no_progress
+from qa.index.writer import BuildInput, ModelRecord, Progress, VersionRecord, no_progress
 from qa.types import DocumentInfo
 
 
@@ -434,9 +434,7 @@ def _write_version(
         if inputs
         else np.zeros((0, model.dim), np.float32)
     )
-    target.write(
-        inputs,
-        vectors,
+    record = VersionRecord(
         model=model,
         chunker=spec.chunker_record,
         chunker_fingerprint=spec.chunker_fingerprint,
@@ -445,9 +443,8 @@ def _write_version(
         metadata_version=METADATA_VERSION,
         build_seconds=time.perf_counter() - t_start,
         timings=timings,
-        progress=progress,
-        extra_files=extra,
     )
+    target.write(inputs, vectors, record, progress=progress, extra_files=extra)
     timings["write"] = time.perf_counter() - t
     return int(vectors.shape[0])
 

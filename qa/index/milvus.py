@@ -46,7 +46,7 @@ from qa.errors import IndexProblem, QAError
 from qa.index.backend import StaleVersion
 from qa.index.lexical import LexicalIndex
 from qa.index.manifest import FORMAT_VERSION, Manifest
-from qa.index.writer import BuildInput, ModelRecord, Progress, no_progress, version_manifest, writer_lock
+from qa.index.writer import BuildInput, Progress, VersionRecord, no_progress, version_manifest, writer_lock
 from qa.types import DocumentInfo, Passage
 
 if TYPE_CHECKING:
@@ -552,15 +552,8 @@ class MilvusTarget:
         self,
         docs: Sequence[BuildInput],
         vectors: np.ndarray,
+        record: VersionRecord,
         *,
-        model: ModelRecord,
-        chunker: dict[str, Any],
-        chunker_fingerprint: str,
-        faiss_index: str,
-        lexicon: dict[str, Any],
-        metadata_version: int,
-        build_seconds: float,
-        timings: dict[str, float] | None = None,
         progress: Progress = no_progress,
         extra_files: Mapping[str, bytes] | None = None,
     ) -> str:
@@ -575,23 +568,12 @@ class MilvusTarget:
             progress("建立 BM25 词法权重", None)
             lexical = LexicalIndex.build([p.embed_text for p in passages])
             vocab_rows, weights = _sparse_rows(lexical, len(passages))
-            self._create_passage_collection(client, pymilvus.DataType, name, int(model.dim))
+            self._create_passage_collection(client, pymilvus.DataType, name, int(record.model.dim))
             self._insert_passages(client, name, passages, vectors, weights, progress)
             self._check_count(client, name, len(passages))
             progress("写入索引信息", None)
             self._create_meta_collection(client, pymilvus.DataType, meta)
-            manifest = version_manifest(
-                docs,
-                model,
-                files={},
-                chunker=chunker,
-                chunker_fingerprint=chunker_fingerprint,
-                faiss_index=faiss_index,
-                lexicon=lexicon,
-                metadata_version=metadata_version,
-                build_seconds=build_seconds,
-                timings=timings,
-            )
+            manifest = version_manifest(docs, record, files={})
             self._insert_meta(client, meta, self._meta_rows(manifest, vocab_rows, docs, extra_files))
             progress("切换到新版本", None)
             self._make_live(client, name)

@@ -21,7 +21,6 @@ import contextlib
 import json
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -31,7 +30,16 @@ from qa.index.backend import StaleVersion
 from qa.index.dense import DenseIndex
 from qa.index.lexical import LexicalIndex
 from qa.index.manifest import FORMAT_VERSION, Manifest
-from qa.index.writer import FIX_HINT, BuildInput, current_version, write_version, writer_lock
+from qa.index.writer import (
+    FIX_HINT,
+    BuildInput,
+    Progress,
+    VersionRecord,
+    current_version,
+    no_progress,
+    write_version,
+    writer_lock,
+)
 from qa.types import DocumentInfo, Passage
 
 
@@ -246,6 +254,16 @@ class EmbeddedTarget:
             return cur.name if cur is not None else None
         return None
 
-    def write(self, docs: Sequence[BuildInput], vectors: np.ndarray, **kw: Any) -> str:
+    def write(
+        self,
+        docs: Sequence[BuildInput],
+        vectors: np.ndarray,
+        record: VersionRecord,
+        *,
+        progress: Progress = no_progress,
+        extra_files: Mapping[str, bytes] | None = None,
+    ) -> str:
         """write_version into the folder."""
-        return write_version(self.index_dir, docs, vectors, **kw).name
+        return write_version(
+            self.index_dir, docs, vectors, record, progress=progress, extra_files=extra_files
+        ).name

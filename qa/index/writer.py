@@ -59,6 +59,20 @@ class ModelRecord:
     dim: int
 
 
+@dataclass(frozen=True)
+class VersionRecord:
+    """What the manifest of a new version records besides its documents and files, for either store."""
+
+    model: ModelRecord
+    chunker: dict[str, Any]
+    chunker_fingerprint: str
+    faiss_index: str
+    lexicon: dict[str, Any]  # the corpus's lexicon.toml, as parsed
+    metadata_version: int  # version of the reader that inferred the metadata of uncatalogued files
+    build_seconds: float
+    timings: dict[str, float] | None = None
+
+
 def fsync_dir(path: Path) -> None:
     """fsync a directory so a rename inside it is durable (best effort)."""
     with contextlib.suppress(OSError):
@@ -116,37 +130,28 @@ def current_version(index_dir: Path) -> Path | None:
 
 
 def version_manifest(
-    docs: Sequence[BuildInput],
-    model: ModelRecord,
-    *,
-    files: dict[str, dict[str, Any]],
-    chunker: dict[str, Any],
-    chunker_fingerprint: str,
-    faiss_index: str,
-    lexicon: dict[str, Any],
-    metadata_version: int,
-    build_seconds: float,
-    timings: dict[str, float] | None,
+    docs: Sequence[BuildInput], record: VersionRecord, *, files: dict[str, dict[str, Any]]
 ) -> Manifest:
     """The manifest of a new version of either store (stamped with the time it is made); `files` lists
     the version's files with their sizes and checksums (none for a Milvus version)."""
+    model = record.model
     return Manifest(
         format_version=FORMAT_VERSION,
         model=model.model,
         model_id=model.model_id,
         model_fingerprint=model.fingerprint,
         dim=int(model.dim),
-        chunker=chunker,
-        chunker_fingerprint=chunker_fingerprint,
-        faiss_index=faiss_index,
+        chunker=record.chunker,
+        chunker_fingerprint=record.chunker_fingerprint,
+        faiss_index=record.faiss_index,
         documents={d.info.file: DocEntry(d.sha256, len(d.passages), d.info.to_dict()) for d in docs},
         passages=sum(len(d.passages) for d in docs),
         built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        build_seconds=round(build_seconds, 3),
+        build_seconds=round(record.build_seconds, 3),
         files=files,
-        timings=timings or {},
-        lexicon=lexicon,
-        metadata_version=metadata_version,
+        timings=record.timings or {},
+        lexicon=record.lexicon,
+        metadata_version=record.metadata_version,
     )
 
 
@@ -154,20 +159,14 @@ def write_version(
     index_dir: Path,
     docs: Sequence[BuildInput],
     vectors: np.ndarray,
+    record: VersionRecord,
     *,
-    model: ModelRecord,
-    chunker: dict[str, Any],
-    chunker_fingerprint: str,
-    faiss_index: str,
-    lexicon: dict[str, Any],
-    metadata_version: int,
-    build_seconds: float,
-    timings: dict[str, float] | None = None,
     progress: Progress = no_progress,
     extra_files: Mapping[str, bytes] | None = None,
 ) -> Path:
     """Write a complete new version and atomically make it the live one.
 
+    `record`: what its manifest records besides the documents and files.
     `extra_files`: more files of the version (name -> bytes), listed and checksummed like the others.
     """
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -182,7 +181,7 @@ def write_version(
             "".join(json.dumps(p.to_dict(), ensure_ascii=False) + "\n" for p in passages).encode("utf-8"),
         )
         progress("建立 FAISS 索引", None)
-        DenseIndex.build(vectors, faiss_index).save(tmp)
+        DenseIndex.build(vectors, record.faiss_index).save(tmp)
         progress("建立 BM25 词法索引", None)
         # the heading travels with every passage of its section into the lexical index
         LexicalIndex.build([p.embed_text for p in passages]).save(tmp / "lexical")
@@ -199,18 +198,7 @@ def write_version(
                 files[rel] = {"size": size}
                 if size <= _HASHED_FILE_LIMIT:
                     files[rel]["sha256"] = sha256_file(p)
-        manifest = version_manifest(
-            docs,
-            model,
-            files=files,
-            chunker=chunker,
-            chunker_fingerprint=chunker_fingerprint,
-            faiss_index=faiss_index,
-            lexicon=lexicon,
-            metadata_version=metadata_version,
-            build_seconds=build_seconds,
-            timings=timings,
-        )
+        manifest = version_manifest(docs, record, files=files)
         write_file(tmp / "manifest.json", manifest.to_json().encode("utf-8"))
         fsync_dir(tmp)
         final = index_dir / f"v-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
