@@ -392,6 +392,12 @@ def test_a_line_without_the_unit_of_measure_asked_for_is_no_answer(retriever: Re
     ):
         line = compose(retriever.understand(question), [_hit(p)], retriever.corpus, model)
         assert figure in line.shown and not line.unit_conflict, (question, line.text)
+    # a unit of the same dimension is the figure asked for: 多少万吨 is answered by "粮食产量29.43亿斤"
+    grain = _passage(retriever, R2024, "29.43亿斤")
+    line = compose(
+        retriever.understand("2023年郑州粮食产量是多少万吨？"), [_hit(grain)], retriever.corpus, model
+    )
+    assert "29.43亿斤" in line.shown and not line.unit_conflict, line.text
     # a count is not held to its unit: 第几个年头 is answered by 十周年
     ans = retriever.ask("2023年是郑州航空港区获批建设的第几个年头？")
     assert not ans.abstained and "十周年" in ans.text, ans.text

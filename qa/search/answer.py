@@ -130,15 +130,26 @@ _UNIT_FAMILIES = {
     "吨": ("吨",),
     "千瓦时": ("千瓦时", "度"),
 }
-# units of measure: a figure that answers "多少元 / 多少公里 / 多少吨" carries one of its family, whereas a
-# count (个, 家, 项), people (人 against 人次) or a share (% against 倍, 翻一番) may be worded otherwise
-_MEASURES = frozenset(
-    (
-        *_UNIT_FAMILIES["元"],
-        *("公里", "千米", "平方米", "平方公尺", "平方公里", "平方千米", "立方米", "立方公尺", "公顷", "亩"),
-        *("吨", "斤", "担", "公斤", "千克", "千瓦时", "千瓦", "标箱"),
-    )
+# units of measure by what they measure: a figure that answers "多少元 / 多少公里 / 多少吨" is in one of its
+# dimension's units (多少万吨 is answered by "29.43亿斤"), whereas a count (个, 家, 项), people (人 against
+# 人次) or a share (% against 倍, 翻一番) may be worded otherwise and is not held to its unit
+_DIMENSIONS = (
+    frozenset(_UNIT_FAMILIES["元"]),
+    frozenset(("公里", "千米", "米", "公尺")),
+    frozenset(("平方米", "平方公尺", "平方公里", "平方千米", "公顷", "亩")),
+    frozenset(("立方米", "立方公尺")),
+    frozenset(("吨", "斤", "担", "公斤", "千克")),
+    frozenset(("千瓦时", "度")),
+    frozenset(("千瓦",)),
+    frozenset(("标箱",)),
 )
+_MEASURES = frozenset().union(*_DIMENSIONS)
+
+
+def _dimension(unit: str) -> frozenset[str]:
+    return next((d for d in _DIMENSIONS if unit in d), frozenset((unit,)))
+
+
 # "哪几个行业" asks for a list, not a count of 个
 _ASKED_UNIT_RE = re.compile(
     r"(?:多少|(?<!哪)几)\s*(?:万|亿|千|百)?\s*("
@@ -1156,8 +1167,11 @@ def compose(
     line.text = text
     if _other_year(best, figure):
         line.other_years = sorted(best.years)
-    if best.features.get("unit_miss") and ask.form.units and ask.form.units[0] in _MEASURES:
-        line.missing_unit = ask.form.units[0]
+    asked_unit = ask.form.units[0] if ask.form.units else ""
+    if best.features.get("unit_miss") and asked_unit in _MEASURES:
+        units = {x.unit for x in quantities(best.norm)}
+        if not units & _dimension(asked_unit):
+            line.missing_unit = asked_unit
     places = [*query.other_places, *owner_places(query, view.lexicon)]
     # "美国的钢产量" answered by a sentence about 我国's: the passage names 美国 (in the sentence before,
     # among the countries whose industry is older), the line does not
