@@ -1187,13 +1187,18 @@ _OWNER_EN = re.compile(r"\b([A-Z][a-z]{2,})(?:'s|’s)|\bof (?:the )?([A-Z][a-z]
 
 def owner_places(query: Query, lexicon: Lexicon) -> list[str]:
     """Provinces and cities a question over national reports asks *about* as the owner of what it asks
-    ("上海1995年的国内生产总值", "What was Shanghai's GDP"). National reports speak of the nation; what they
-    say of a province is answered only by a sentence that names it (places named otherwise, 太原热电站 or
-    北京各机关, are left alone)."""
+    ("上海1995年的国内生产总值是多少", "What was Shanghai's GDP"). National reports speak of the nation; a
+    province's figure is answered only by a sentence that names it (places named otherwise, 太原热电站 or
+    北京各机关, are left alone; so is a Chinese question that asks no figure: "上海的浦东新区是哪一年开发的"
+    may be answered by a sentence about 浦东 alone)."""
     if not lexicon.national:
         return []
     q = query.normalized
-    found = [p for p in lexicon.places_in(q) if re.search(re.escape(p) + _OWNER_AFTER, q)]
+    found = [
+        p
+        for p in lexicon.places_in(q)
+        if question_form(q).number and re.search(re.escape(p) + _OWNER_AFTER, q)
+    ]
     for m in _OWNER_EN.finditer(query.text):
         word = (m.group(1) or m.group(2)).lower()
         found += lexicon.places_in(read_english(word, lexicon).text)
