@@ -403,6 +403,30 @@ def test_a_line_without_the_unit_of_measure_asked_for_is_no_answer(retriever: Re
     assert not ans.abstained and "十周年" in ans.text, ans.text
 
 
+@pytest.mark.integration
+def test_a_change_is_no_answer_to_the_level_of_a_rate(retriever: Retriever) -> None:
+    # the 2020 report gives 2019's R&D spending only as growth ("全社会研发投入增长16.8%"): the intensity (a share
+    # of GDP) is not there, so the reply is a refusal; the same passage answers how much it grew
+    model = AnswerModel.load()
+    p2020 = _passage(retriever, R2020, "全社会研发投入增长16.8%")
+    line = compose(
+        retriever.understand("2019年郑州全社会研发投入强度是多少？"), [_hit(p2020)], retriever.corpus, model
+    )
+    assert "增长16.8%" in line.shown and line.rate_conflict, line.text
+    verdict = judge(line, model, calibrated=True)
+    assert verdict.refuse and verdict.reason == "a change, not the level"
+    grew = compose(
+        retriever.understand("2019年郑州全社会研发投入增长了多少？"), [_hit(p2020)], retriever.corpus, model
+    )
+    assert "16.8%" in grew.shown and not grew.rate_conflict, grew.text
+    # a level reached ("强度达到2.67%") answers the intensity
+    p2024 = _passage(retriever, R2024, "全社会研发投入强度达到2.67%")
+    level = compose(
+        retriever.understand("2023年郑州全社会研发投入强度是多少？"), [_hit(p2024)], retriever.corpus, model
+    )
+    assert "2.67%" in level.shown and not level.rate_conflict, level.text
+
+
 def _national_passage(report: str, line_no: int, year: int) -> Passage:
     text = (NATIONAL / report).read_text(encoding="utf-8").splitlines()[line_no - 1].strip()
     return Passage(
@@ -464,6 +488,7 @@ def test_reranking_off_refuses_by_the_rules_and_the_year_only(retriever: Retriev
             or line.year_conflict
             or line.place_conflict
             or line.unit_conflict
+            or line.rate_conflict
         )
         assert ans.abstained == expected, (question, ans.text)
         refused += ans.abstained

@@ -27,7 +27,9 @@ is a refusal that names the year the nearest figure is for ("资料中没有找�
 another place: "美国的钢产量是多少？" meets a passage that names 美国 among the older industrial countries and
 then gives 我国's steel; the sentence chosen names no place asked about, so the reply is a refusal. So is a
 line whose figures are all in another unit than the unit of measure asked for (多少元 met by "增长6.7%";
-counts, people and shares are not held to their unit: 第几个年头 is answered by 十周年).
+counts, people and shares are not held to their unit: 第几个年头 is answered by 十周年), and a line that
+gives only changes when the question asks the level of a rate or share (研发投入强度是多少 met by
+"研发投入增长16.8%").
 
 With the default (feature) reranker the calibrated confidence that the line holds the answer (the
 answer model of qa.search.answer, calibrated by qa.eval.calibrate) also decides: under its refusal
@@ -37,7 +39,7 @@ with its fitted threshold instead (the shipped answer model is calibrated on the
 gold sets, so English questions meet the same thresholds). The reranker passed in is the one that ranked this question, so
 turning reranking off for one call (the chat's checkbox, ``rerank=False``) or using a cross-encoder never
 applies a threshold fitted for the default reranker's order to anything else: those replies are refused
-by the rules above and for a year, a place or a unit that does not match only, and never marked unsure.
+by the rules above and for a year, a place, a unit or a level that does not match only, and never marked unsure.
 """
 
 from __future__ import annotations
@@ -127,6 +129,9 @@ def judge(line: AnswerLine | None, model: AnswerModel, calibrated: bool) -> Verd
     if line.unit_conflict:
         # 多少元 answered by a sentence whose figures are all percentages or areas: not the figure asked for
         return Verdict(True, False, "another unit")
+    if line.rate_conflict:
+        # 研发投入强度是多少 answered by "研发投入增长16.8%": a change is not the level asked for
+        return Verdict(True, False, "a change, not the level")
     if line.place_conflict:
         # the question is about another place; the passage named it, the sentence chosen does not
         return Verdict(True, False, "another place")

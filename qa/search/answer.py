@@ -962,6 +962,9 @@ class AnswerLine:
     # the unit of measure asked for when the line's sentence has figures and none in it (多少元 answered by
     # "增长6.7%", 每平方米多少钱 by "销售面积2028.6万平方米"): the figure asked for is not there
     missing_unit: str = ""
+    # the question asks the level of a rate or share (研发投入强度是多少) and every percentage of the line is a
+    # change ("研发投入增长16.8%"): the level asked for is not there
+    only_changes: bool = False
     # the other places (countries, other cities) the question asks about when the line's sentence names
     # none of them: the figure is about somewhere else
     unnamed_places: list[str] = field(default_factory=list)
@@ -976,6 +979,11 @@ class AnswerLine:
     def unit_conflict(self) -> bool:
         """The question asks for a unit of measure and the line's figures are all in others."""
         return bool(self.missing_unit)
+
+    @property
+    def rate_conflict(self) -> bool:
+        """The question asks the level of a rate or share and the line gives only changes."""
+        return self.only_changes
 
     @property
     def place_conflict(self) -> bool:
@@ -1001,6 +1009,13 @@ _LEVEL_BEFORE = re.compile(r"(?:到|至|为|达|是|有)$")
 
 CLAUSE_MARGIN = 0.75
 _COMPARED_YEAR = re.compile(r"(?:比|较|同)((?:19|20)\d\d)\s*年")
+
+
+def _is_change(norm: str, figure: Quantity) -> bool:
+    # the figure's own clause says it is a change ("研发投入增长16.8%", "比上年提高2个百分点"), not a level
+    # ("提高到2.67%", "达到85%")
+    pre = re.split(r"[，,；;：:、]", norm[: figure.start])[-1]
+    return bool(_DELTA_BEFORE.search(pre)) and not _LEVEL_BEFORE.search(pre)
 
 
 def _digits(text: str) -> str:
@@ -1172,6 +1187,9 @@ def compose(
         units = {x.unit for x in quantities(best.norm)}
         if not units & _dimension(asked_unit):
             line.missing_unit = asked_unit
+    if ask.form.percent and not _COMPARE_ASK.search(query.normalized):
+        shares = [x for x in quantities(best.norm) if x.unit == "%"]
+        line.only_changes = bool(shares) and all(_is_change(best.norm, x) for x in shares)
     places = [*query.other_places, *owner_places(query, view.lexicon)]
     # "美国的钢产量" answered by a sentence about 我国's: the passage names 美国 (in the sentence before,
     # among the countries whose industry is older), the line does not
