@@ -964,7 +964,7 @@ class AnswerLine:
     missing_unit: str = ""
     # the question asks the level of a rate or share (研发投入强度是多少) and every percentage of the line is a
     # change ("研发投入增长16.8%"): the level asked for is not there
-    only_changes: bool = False
+    rate_conflict: bool = False
     # the other places (countries, other cities) the question asks about when the line's sentence names
     # none of them: the figure is about somewhere else
     unnamed_places: list[str] = field(default_factory=list)
@@ -979,11 +979,6 @@ class AnswerLine:
     def unit_conflict(self) -> bool:
         """The question asks for a unit of measure and the line's figures are all in others."""
         return bool(self.missing_unit)
-
-    @property
-    def rate_conflict(self) -> bool:
-        """The question asks the level of a rate or share and the line gives only changes."""
-        return self.only_changes
 
     @property
     def place_conflict(self) -> bool:
@@ -1189,7 +1184,7 @@ def compose(
             line.missing_unit = asked_unit
     if ask.form.percent and not _COMPARE_ASK.search(query.normalized):
         shares = [x for x in quantities(best.norm) if x.unit == "%"]
-        line.only_changes = bool(shares) and all(_is_change(best.norm, x) for x in shares)
+        line.rate_conflict = bool(shares) and all(_is_change(best.norm, x) for x in shares)
     places = [*query.other_places, *owner_places(query, view.lexicon)]
     # "美国的钢产量" answered by a sentence about 我国's: the passage names 美国 (in the sentence before,
     # among the countries whose industry is older), the line does not
