@@ -201,7 +201,7 @@ def question_form(normalized: str) -> QuestionForm:
         units = _UNIT_FAMILIES.get(u, (u,))
     elif not _CJK.search(q):
         u = next((unit for pattern, unit in _EN_UNIT_ASKS if pattern.search(q)), "")
-        units = _UNIT_FAMILIES["元"] if u == "元" else _UNIT_FAMILIES.get(u, (u,)) if u else ()
+        units = _UNIT_FAMILIES.get(u, (u,)) if u else ()
     asks = bool(re.search(r"多少|多大|几|how many|how much|what percentage", q))
     percent = bool(_PCT_ASK_RE.search(q)) and not units and asks
     if percent:
@@ -1177,13 +1177,13 @@ def compose(
     line.text = text
     if _other_year(best, figure):
         line.other_years = sorted(best.years)
+    figures = quantities(best.norm)
     asked_unit = ask.form.units[0] if ask.form.units else ""
-    if best.features.get("unit_miss") and asked_unit in _MEASURES:
-        units = {x.unit for x in quantities(best.norm)}
-        if not units & _dimension(asked_unit):
-            line.missing_unit = asked_unit
+    measured = best.features.get("unit_miss") and asked_unit in _MEASURES
+    if measured and not {x.unit for x in figures} & _dimension(asked_unit):
+        line.missing_unit = asked_unit
     if ask.form.percent and not _COMPARE_ASK.search(query.normalized):
-        shares = [x for x in quantities(best.norm) if x.unit == "%"]
+        shares = [x for x in figures if x.unit == "%"]
         line.rate_conflict = bool(shares) and all(_is_change(best.norm, x) for x in shares)
     places = [*query.other_places, *owner_places(query, view.lexicon)]
     # "美国的钢产量" answered by a sentence about 我国's: the passage names 美国 (in the sentence before,
@@ -1207,11 +1207,8 @@ def owner_places(query: Query, lexicon: Lexicon) -> list[str]:
     if not lexicon.national:
         return []
     q = query.normalized
-    found = [
-        p
-        for p in lexicon.places_in(q)
-        if question_form(q).number and re.search(re.escape(p) + _OWNER_AFTER, q)
-    ]
+    asks_figure = question_form(q).number
+    found = [p for p in lexicon.places_in(q) if asks_figure and re.search(re.escape(p) + _OWNER_AFTER, q)]
     for m in _OWNER_EN.finditer(query.text):
         word = (m.group(1) or m.group(2)).lower()
         found += lexicon.places_in(read_english(word, lexicon).text)

@@ -143,8 +143,7 @@ def client_address(peer: str, forwarded_for: Iterable[str], trusted: Sequence[Ne
 
     An untrusted peer's X-Forwarded-For is ignored: a client cannot choose its own rate-limit bucket.
     """
-    ip = _address(peer)
-    if ip is None or not any(ip in net for net in trusted):
+    if not _trusted_peer(peer, trusted):
         return peer
     farthest: Address | None = None
     for entry in reversed([e for value in forwarded_for for e in value.split(",")]):
@@ -157,12 +156,17 @@ def client_address(peer: str, forwarded_for: Iterable[str], trusted: Sequence[Ne
     return str(farthest) if farthest is not None else peer
 
 
+def _trusted_peer(peer: str, trusted: Sequence[Network]) -> bool:
+    # the socket's peer is one of the reverse proxies whose forwarding headers count
+    ip = _address(peer)
+    return ip is not None and any(ip in net for net in trusted)
+
+
 def forwarded_scheme(peer: str, forwarded_proto: Iterable[str], trusted: Sequence[Network]) -> str:
     """The scheme a trusted proxy says the client used ("https" or "http", the X-Forwarded-Proto value
     nearest us), or "" when the peer is not a trusted proxy or says nothing readable. An untrusted peer's
     X-Forwarded-Proto is ignored: it cannot make the server treat a plain-HTTP request as HTTPS."""
-    ip = _address(peer)
-    if ip is None or not any(ip in net for net in trusted):
+    if not _trusted_peer(peer, trusted):
         return ""
     values = [e.strip().lower() for value in forwarded_proto for e in value.split(",") if e.strip()]
     return values[-1] if values and values[-1] in ("http", "https") else ""
