@@ -43,7 +43,8 @@ class BuiltIndex:
 
 
 class CountingEncoder:
-    """The real encoder, counting the texts it is asked to embed as passages."""
+    """The real encoder, counting the texts it is asked to embed as passages (`batches`: one list per call;
+    a build embeds its new passages first, then the answer line's new sentences, qa.index.sentences)."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -52,11 +53,13 @@ class CountingEncoder:
         self.fingerprint = inner.fingerprint
         self.calls = 0
         self.texts: list[str] = []
+        self.batches: list[list[str]] = []
 
     def reset(self) -> None:
         """Forget the counts."""
         self.calls = 0
         self.texts = []
+        self.batches = []
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         """Delegate (not counted)."""
@@ -68,6 +71,7 @@ class CountingEncoder:
         """Delegate and count."""
         self.calls += 1
         self.texts.extend(texts)
+        self.batches.append(list(texts))
         return self.inner.encode_documents(texts, batch_size=batch_size, progress=progress)
 
 

@@ -480,7 +480,8 @@ def test_reranking_off_refuses_by_the_rules_and_the_year_only(retriever: Retriev
         ans = retriever.ask(question, rerank=False)
         assert not ans.unsure, question
         top = Candidate(0, ans.hits[0].passage, features=dict(ans.hits[0].signals)) if ans.hits else None
-        line = compose(ans.query, ans.hits, view, model, None) if ans.hits else None
+        qvec = retriever.question_vector(ans.query)
+        line = compose(ans.query, ans.hits, view, model, None, qvec=qvec) if ans.hits else None
         expected = (
             bool(rule_refusal(ans.query, top, view))
             or line is None

@@ -17,6 +17,7 @@ from helpers import REPO, BuiltIndex, CountingEncoder, new_marker, real_excerpt
 
 from qa.config import Settings
 from qa.index.builder import update_index
+from qa.index.sentences import corpus_sentences, load_table
 from qa.index.store import IndexStore
 
 pytestmark = pytest.mark.integration
@@ -58,9 +59,17 @@ def test_add_change_remove_touch_only_that_document(
     new_texts = [store.passages[i].embed_text for i in store.doc_rows[name]]
     assert rep.added == [name] and not rep.updated and not rep.removed and len(rep.unchanged) == 5
     assert rep.full_rebuild_reason is None
-    assert counting.calls == 1
-    assert sorted(counting.texts) == sorted(new_texts)
-    assert rep.passages_embedded == len(new_texts) > 0
+    # two calls: the new passages, then those of their sentences the previous version did not hold
+    old_table = load_table(old)
+    assert old_table is not None
+    sentences = corpus_sentences(store.passages[i].text for i in store.doc_rows[name])
+    unseen = [s for s, row in zip(sentences, old_table.rows(sentences), strict=True) if row is None]
+    assert counting.calls == 2
+    assert sorted(counting.batches[0]) == sorted(new_texts)
+    assert sorted(counting.batches[1]) == sorted(unseen) and 0 < len(unseen) < len(sentences)
+    assert rep.passages_embedded == len(new_texts) > 0 and rep.sentences_embedded == len(unseen)
+    table = load_table(store)
+    assert table is not None and None not in table.rows(corpus_sentences(p.text for p in store.passages))
     assert store.manifest.passages == old.manifest.passages + len(new_texts)
     for d, ids in old_rows.items():  # the other documents' passages are carried over as they were
         assert [store.passages[i].id for i in store.doc_rows[d]] == ids
@@ -77,9 +86,11 @@ def test_add_change_remove_touch_only_that_document(
     store = IndexStore.open(idx)
     assert rep.updated == [R2020] and not rep.added and not rep.removed
     changed_doc_texts = {store.passages[i].embed_text for i in store.doc_rows[R2020]}
-    assert 0 < len(counting.texts) == rep.passages_embedded <= len(changed_doc_texts)
-    assert set(counting.texts) <= changed_doc_texts
-    assert any("深化改革开放" in t for t in counting.texts)
+    passages, new_sentences = counting.batches
+    assert 0 < len(passages) == rep.passages_embedded <= len(changed_doc_texts)
+    assert set(passages) <= changed_doc_texts
+    assert any("深化改革开放" in t for t in passages)
+    assert any("深化改革开放" in t for t in new_sentences) and rep.sentences_embedded == len(new_sentences)
 
     # remove: the passages leave the index and nothing is embedded
     counting.reset()
@@ -122,7 +133,7 @@ def test_chunker_change_means_a_full_rebuild(
     assert store.manifest.chunker["max_chars"] == 120
     assert store.manifest.passages > first.passages_total  # smaller chunks, more of them
     assert max(len(p.text) for p in store.passages) <= 120 * 1.5
-    assert 0 < rep.passages_embedded == len(counting.texts)
+    assert 0 < rep.passages_embedded == len(counting.batches[0])
 
     # --force rebuilds too, announced, and re-embeds nothing thanks to the cache
     counting.reset()
@@ -183,6 +194,7 @@ _KILL_SCRIPT = """
 import sys
 from qa.config import Settings
 from qa.index.builder import update_index
+from qa.index.sentences import corpus_sentences, load_table
 update_index(sys.argv[1], sys.argv[2], Settings(cache_dir=sys.argv[3]))
 """
 

@@ -67,7 +67,7 @@ def test_incremental_add_embeds_only_the_new_document(kb: Corpus, real_encoder: 
     report = update_index(kb.documents, kb.index, kb.settings, encoder=counting)
     assert report.added == [name] and not report.updated and len(report.unchanged) == 5
     new = [p for p in Retriever.open(kb.index, kb.settings, encoder=real_encoder).store.doc_passages(name)]
-    assert new and sorted(counting.texts) == sorted(p.embed_text for p in new)
+    assert new and sorted(counting.batches[0]) == sorted(p.embed_text for p in new)
     assert report.passages_embedded == len(new) and report.passages_total == kb.report.passages_total + len(
         new
     )

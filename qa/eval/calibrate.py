@@ -114,7 +114,7 @@ def collect(
         topc = Candidate(0, hits[0].passage, features=dict(hits[0].signals)) if hits else None
         rule = rule_refusal(q, topc, view) if hits else "nothing found"
         p = answer_probability(topc, reranker) if topc is not None else None
-        spans = candidate_spans(q, hits, view, top) if hits else []
+        spans = candidate_spans(q, hits, view, top, retriever.question_vector(q)) if hits else []
         X = np.asarray(
             [[s.features.get(f, 0.0) for f in ANSWER_FEATURES] for s in spans], dtype=np.float64
         ).reshape(-1, len(ANSWER_FEATURES))

@@ -42,6 +42,7 @@ class UpdateReport:
     errors: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)  # uploads refused: same content as an indexed file
     passages_embedded: int = 0
+    sentences_embedded: int = 0  # the answer line's sentences (qa.index.sentences) embedded anew
     passages_total: int = 0
     seconds: float = 0.0
     full_rebuild_reason: str | None = None
@@ -63,6 +64,8 @@ class UpdateReport:
             f"未变 {len(self.unchanged)} 篇；嵌入 {self.passages_embedded} 段，共 {self.passages_total} 段，"
             f"用时 {self.seconds:.1f} 秒"
         )
+        if self.sentences_embedded:
+            parts.append(f"为答案句嵌入 {self.sentences_embedded} 句")
         if self.relabelled:
             parts.append(f"{len(self.relabelled)} 篇只更新了文件信息（未重新嵌入）")
         if self.errors:
@@ -90,9 +93,15 @@ class LazyEncoder:
 
 
 def embed_passages(
-    encoder: Any, texts: list[str], cache: Any | None, batch_size: int, progress: Progress
+    encoder: Any,
+    texts: list[str],
+    cache: Any | None,
+    batch_size: int,
+    progress: Progress,
+    what: tuple[str, str] = ("段落", "段"),
 ) -> tuple[np.ndarray, int]:
-    """Vectors for texts, from the cache where possible; returns (vectors, how many were embedded)."""
+    """Vectors for texts, from the cache where possible; returns (vectors, how many were embedded).
+    `what`: the things embedded and their measure word, for the progress line."""
     dim = encoder.dim
     out = np.zeros((len(texts), dim), dtype=np.float32)
     cached = cache.get_many(encoder.fingerprint, texts, dim) if cache else [None] * len(texts)
@@ -108,7 +117,7 @@ def embed_passages(
             nonlocal done
             done += n
             rate = done / max(time.perf_counter() - t0, 1e-6)
-            progress(f"嵌入段落 {done}/{len(todo)}（{rate:.0f} 段/秒）", done / len(todo))
+            progress(f"嵌入{what[0]} {done}/{len(todo)}（{rate:.0f} {what[1]}/秒）", done / len(todo))
 
         batch = {"batch_size": batch_size} if batch_size > 0 else {}
         vecs = encoder.encode_documents([texts[i] for i in todo], progress=tick, **batch)
@@ -181,6 +190,11 @@ def update_index(
 
         inputs, model = _embed_new(inputs, previous, reuse_vectors, lazy, settings, progress, report, timings)
         extra = _english_table(inputs, folder, previous, progress, timings)
+        extra.update(
+            _sentence_table(
+                inputs, model, previous if reuse_vectors else None, lazy, settings, progress, report, timings
+            )
+        )
         report.passages_total = _write_version(
             target, inputs, model, spec, folder, t_start, timings, progress, extra
         )
@@ -323,6 +337,7 @@ def _is_up_to_date(
     previous: Store | None, reuse_vectors: bool, folder: _Folder, report: UpdateReport
 ) -> bool:
     """True when the live version already holds exactly this folder: nothing needs writing."""
+    from qa.index import sentences
     from qa.ingest.metadata import METADATA_VERSION
     from qa.text.english import TABLE_FILE, table_is_current
 
@@ -334,6 +349,9 @@ def _is_up_to_date(
         and previous.manifest.lexicon == folder.lexicon
         and previous.manifest.metadata_version == METADATA_VERSION
         and table_is_current(previous.extra_file(TABLE_FILE))
+        and sentences.table_is_current(
+            previous.extra_file(sentences.SENTENCE_FILE), previous.manifest.model_fingerprint
+        )
     )
 
 
@@ -412,6 +430,50 @@ def _english_table(
         progress(f"{exc} English questions are read with the domain phrases only.", None)
     timings["english"] = time.perf_counter() - t
     return extra
+
+
+def _sentence_table(
+    inputs: list[BuildInput],
+    model: ModelRecord,
+    previous: Store | None,
+    lazy: LazyEncoder,
+    settings: Settings,
+    progress: Progress,
+    report: UpdateReport,
+    timings: dict[str, float],
+) -> dict[str, bytes]:
+    """The version's sentence vectors (qa.index.sentences): the previous version's where it has them, the
+    embedding cache's, and the rest embedded with the index's model."""
+    from qa.index.sentences import SENTENCE_FILE, build_table
+
+    t = time.perf_counter()
+
+    def embed(texts: list[str]) -> np.ndarray:
+        enc = lazy.get()
+        timings.setdefault("model_load", lazy.load_seconds)
+        if enc.fingerprint != model.fingerprint:
+            # the passages were all reused from a version made with other weights of the same model name
+            raise IndexProblem(
+                f"The embedding model's weights differ from the ones the index's passages were made with "
+                f"({enc.fingerprint[:12]} vs {model.fingerprint[:12]}); rebuild with `qa index --rebuild`."
+            )
+        cache = EmbeddingCache(settings.resolved_cache_dir() / "embeddings.sqlite")
+        try:
+            vecs, report.sentences_embedded = embed_passages(
+                enc, texts, cache, settings.embed_batch_size, progress, ("句子", "句")
+            )
+        finally:
+            cache.close()
+        return vecs
+
+    table, _ = build_table(
+        (p.text for d in inputs for p in d.passages),
+        model.fingerprint,
+        previous.extra_file(SENTENCE_FILE) if previous is not None else None,
+        embed,
+    )
+    timings["sentences"] = time.perf_counter() - t
+    return {SENTENCE_FILE: table.to_bytes()}
 
 
 def _write_version(

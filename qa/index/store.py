@@ -12,6 +12,8 @@ Layout of an index directory::
         dense.faiss           FAISS index over the vectors (inner product)
         lexical/              bm25s index over jieba tokens (numpy arrays + JSON, no pickle) and df.json
         sources/<sha>.txt     the original text of every document, for citations and context
+        english.json          the English dictionary table (qa.text.english)
+        sentence_vectors.json the answer line's candidate sentences, embedded (qa.index.sentences)
       .lock                   held by the one writer
 """
 

@@ -24,12 +24,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qa.errors import QAError
 from qa.search.corpus import CorpusView
 from qa.text.english import read_english
 from qa.text.lexicon import Lexicon
+from qa.text.lines import passage_lines, passage_sentences
 from qa.text.normalize import normalize_for_matching
-from qa.text.sentences import ends_with_sentence_end, split_sentences
 from qa.types import DocumentInfo, Hit, Query
 
 DEFAULT_ANSWER_WEIGHTS = Path(__file__).resolve().parent.parent / "data" / "answer.json"
@@ -508,6 +510,8 @@ ANSWER_FEATURES = (
     "short",  # under 15 characters
     "table",  # a table row (figures and spaces, no clause punctuation): reads badly as an answer
     "first",  # the first sentence of its passage
+    "sent_sim",  # the sentence's embedding similarity to the question minus the best candidate's, x10
+    # (qa.index.sentences; 0 for every candidate when the index has no sentence vectors)
 )
 
 _LIST_CUE = re.compile(r"、.*、|一是|二是|第一|首先|[:：]$|以下|如下|包括|分别")
@@ -533,42 +537,12 @@ class Span:
     asked_years: frozenset[int] = frozenset()  # the years the question asks about
 
 
-# figures that are not years: two or more in a short line without a sentence end make it a table row
-_CELL = re.compile(r"\d+(?:\.\d+)?(?!\d|\.\d|\s*年)")
-
-
-@lru_cache(maxsize=8192)
-def _passage_lines(text: str) -> tuple[tuple[str, str, str], ...]:
-    """(as written, matching form, kind) of a passage's sentences; kind is "sentence", "row" (a table
-    row: short, no sentence end, two figures or more that are not years) or "heading" (any other short
-    line without a sentence end: a heading, or a table's header such as "指标名称单位2015年")."""
-    out = []
-    for s in split_sentences(text):
-        s = s.strip()
-        if not s:
-            continue
-        norm = normalize_for_matching(s)
-        if len(s) >= 40 or ends_with_sentence_end(s, "。！？；!?;:："):
-            kind = "sentence"
-        else:
-            kind = "row" if len(_CELL.findall(norm)) >= 2 else "heading"
-        out.append((s, norm, kind))
-    return tuple(out)
-
-
-@lru_cache(maxsize=8192)
-def passage_sentences(text: str) -> tuple[tuple[str, str], ...]:
-    """(sentence as written, sentence in matching form) of a passage; a heading line is left out (a table
-    row is kept: "地区生产总值亿元7311.5———中高速增长12003 6.8" may be the answer)."""
-    return tuple((s, norm) for s, norm, kind in _passage_lines(text) if kind != "heading")
-
-
 def _table_years(text: str) -> tuple[frozenset[int], ...]:
     """For each kept sentence of a passage: the years its table's header names ("序号指标名称单位2015年",
     "2020年目标") when it is a table row, else nothing. A row is about its header's years."""
     header: set[int] = set()
     out = []
-    for _, norm, kind in _passage_lines(text):
+    for _, norm, kind in passage_lines(text):
         if kind == "heading":
             header |= stated_years(norm)
         elif kind == "row":
@@ -711,9 +685,12 @@ def _read_passage(text: str) -> tuple[_Sentence, ...]:
     return tuple(out)
 
 
-def candidate_spans(query: Query, hits: Sequence[Hit], view: CorpusView, top: int = 5) -> list[Span]:
+def candidate_spans(
+    query: Query, hits: Sequence[Hit], view: CorpusView, top: int = 5, qvec: np.ndarray | None = None
+) -> list[Span]:
     """Every sentence of the top hits with its ANSWER_FEATURES filled in (reading only their passages,
-    signals and ranks, so the same model serves any reranker)."""
+    signals and ranks, so the same model serves any reranker). `qvec`: the question's embedding, compared
+    with the sentences' stored ones (sent_sim) when the index has them."""
     ask = _read(query, view)
     form = ask.form
     asked = ask.years
@@ -800,7 +777,23 @@ def candidate_spans(query: Query, hits: Sequence[Hit], view: CorpusView, top: in
             f["first"] = 1.0 if j == 0 else 0.0
             spans.append(Span(i, j, x.text, norm, f, years, how, 0.0, frozenset(asked)))
             prev_norm = norm
+    _sentence_similarity(spans, view, qvec)
     return spans
+
+
+def _sentence_similarity(spans: Sequence[Span], view: CorpusView, qvec: np.ndarray | None) -> None:
+    """sent_sim: each candidate's similarity in meaning to the question, relative to the closest one (so
+    the signal ranks within a question whatever the model's scale); left out for every candidate when
+    there is no question vector (lexical retrieval) or the index has no vector for one of them."""
+    table = view.sentence_vectors if qvec is not None and spans else None
+    sims = (
+        table.similarities(qvec, [s.text for s in spans]) if table is not None and qvec is not None else None
+    )
+    if sims is None:
+        return
+    best = float(sims.max())
+    for s, v in zip(spans, sims.tolist(), strict=True):
+        s.features["sent_sim"] = 10.0 * (v - best)
 
 
 # ---- the fitted model -----------------------------------------------------------------------------------
@@ -810,7 +803,6 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
 
 
-# read only by AnswerModel.confidence: the inputs of the calibrated "is the line right" model
 # read only by AnswerModel.confidence: the inputs of the calibrated "is the line right" model are these
 # and every ANSWER_FEATURES signal of the best candidate
 CONFIDENCE_INPUTS = (
@@ -1121,13 +1113,15 @@ def compose(
     answer_p: float | None = None,
     top: int = 5,
     spans: list[Span] | None = None,
+    qvec: np.ndarray | None = None,
 ) -> AnswerLine:
     """Choose the answer among the top hits' sentences, mark each hit's best sentence, build the line.
 
-    `spans`: the candidates already read (candidate_spans), when the caller has them.
+    `spans`: the candidates already read (candidate_spans), when the caller has them; `qvec`: the
+    question's embedding (for sent_sim), when spans are read here.
     """
     if spans is None:
-        spans = candidate_spans(query, hits, view, top)
+        spans = candidate_spans(query, hits, view, top, qvec)
     model.score(spans)
     best_in_hit: dict[int, Span] = {}
     for s in spans:

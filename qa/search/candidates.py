@@ -10,6 +10,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from qa.config import Settings
 from qa.errors import IndexProblem
 from qa.index.manifest import Manifest
@@ -60,6 +62,19 @@ class QueryEncoder:
         return self._encoder
 
 
+def question_vector(
+    view: CorpusView, query: Query, settings: Settings, encoder: QueryEncoder, timings: dict[str, float]
+) -> np.ndarray | None:
+    """The question's embedding when the retrieval mode uses vectors (else None); the first stage searches
+    with it and the answer line compares it with the sentences' (qa.index.sentences)."""
+    if settings.retrieval_mode not in ("hybrid", "dense"):
+        return None
+    t = time.perf_counter()
+    qvec = encoder.get(view.store.manifest).encode_queries([normalize_for_embedding(query.text)])[0]
+    timings["embed"] = time.perf_counter() - t
+    return np.asarray(qvec)
+
+
 def first_stage(
     view: CorpusView,
     query: Query,
@@ -68,8 +83,10 @@ def first_stage(
     settings: Settings,
     encoder: QueryEncoder,
     timings: dict[str, float],
+    qvec: np.ndarray | None = None,
 ) -> list[Candidate]:
-    """Candidates with features, ordered by their first-stage score (Candidate.score)."""
+    """Candidates with features, ordered by their first-stage score (Candidate.score).
+    `qvec`: the question's vector (question_vector) when the caller has it."""
     s = settings
     store = view.store
     n_cand = max(s.candidates, k)
@@ -85,11 +102,10 @@ def first_stage(
 
     dense_rank: dict[int, int] = {}
     dense_sim: dict[int, float] = {}
-    qvec = None
     if mode in ("hybrid", "dense"):
-        t = time.perf_counter()
-        qvec = encoder.get(store.manifest).encode_queries([normalize_for_embedding(query.text)])[0]
-        timings["embed"] = time.perf_counter() - t
+        if qvec is None:
+            qvec = question_vector(view, query, s, encoder, timings)
+        assert qvec is not None
         t = time.perf_counter()
         ids, sims = store.dense_top(qvec, n_cand, allowed)
         for r, (i, sim) in enumerate(zip(ids.tolist(), sims.tolist(), strict=True)):

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from functools import cached_property
 
 from qa.index.backend import Store
+from qa.index.sentences import SentenceVectors, load_table
 from qa.text.english import TABLE_FILE, EnglishReader
 from qa.text.lexicon import Lexicon, genre_lexicon
 from qa.text.normalize import normalize_for_matching
@@ -51,6 +52,11 @@ class CorpusView:
                 if not before.endswith(("较", "比", "与", "同", "到", "至")):
                     years.add(int(m.group(1)))
         return frozenset(years)
+
+    @cached_property
+    def sentence_vectors(self) -> SentenceVectors | None:
+        """The version's sentence vectors (qa.index.sentences), or None for an index built without them."""
+        return load_table(self.store)
 
     def norm_text(self, row: int) -> str:
         """A passage's text in matching form, years written in Chinese numerals as digits (一九五七年 ->

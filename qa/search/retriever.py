@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from qa.config import Settings, load_settings
 from qa.errors import IndexProblem, QAError
 from qa.hashing import sha256_bytes
@@ -37,7 +39,7 @@ from qa.ingest.uploads import (
 )
 from qa.search.abstain import answer_probability, decide, reply_text
 from qa.search.answer import AnswerModel, compose
-from qa.search.candidates import QueryEncoder, first_stage
+from qa.search.candidates import QueryEncoder, first_stage, question_vector
 from qa.search.corpus import CorpusView
 from qa.search.features import Candidate
 from qa.search.rerank import Reranker, load_reranker
@@ -494,6 +496,11 @@ class Retriever:
                 self._rerankers[name] = load_reranker(name, self.settings.reranker_weights)
             return self._rerankers[name]
 
+    def question_vector(self, query: Query) -> np.ndarray | None:
+        """A question's embedding as the first stage and the answer line use it (None when the retrieval
+        mode uses no vectors); for callers that rebuild the answer line themselves (qa.eval.calibrate)."""
+        return self._answering(lambda view: question_vector(view, query, self.settings, self._encoder, {}))
+
     def candidates(self, question: str, k: int = 10, filters: dict | None = None) -> list[Candidate]:
         """The first stage alone: candidates with their features, in first-stage order (Candidate.score)."""
 
@@ -539,7 +546,8 @@ class Retriever:
         question = question.encode("utf-8", "replace").decode("utf-8")  # lone surrogates cannot be encoded
         if sum(1 for ch in query.normalized if ch.isalnum()) < 2:
             return Answer(question, query, "请用文字提问，例如：2023年郑州GDP是多少？", [], True, timings)
-        cands = first_stage(view, query, routes, k, self.settings, self._encoder, timings)
+        qvec = question_vector(view, query, self.settings, self._encoder, timings)
+        cands = first_stage(view, query, routes, k, self.settings, self._encoder, timings, qvec)
         t = time.perf_counter()
         reranker = self.reranker(rerank)
         if reranker is not None and cands:
@@ -559,7 +567,7 @@ class Retriever:
         t = time.perf_counter()
         top = cands[0] if cands else None
         p = answer_probability(top, reranker) if top is not None else None
-        line = compose(query, hits, view, self._answer_model, p) if hits else None
+        line = compose(query, hits, view, self._answer_model, p, qvec=qvec) if hits else None
         verdict = decide(query, top, reranker, view, line, self._answer_model)
         text = reply_text(query, line, verdict)
         timings["answer"] = time.perf_counter() - t
