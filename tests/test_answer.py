@@ -4,17 +4,22 @@ for, the unit asked, and the refusals (rules, nonsense, another year) with and w
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import REPO, BuiltIndex
 
 from qa import Retriever
+from qa.config import Settings
+from qa.index.builder import update_index
 from qa.search.abstain import judge, rule_refusal
 from qa.search.answer import (
     AnswerModel,
     abstain_text,
     answer_sentences,
+    as_of_years,
     asked_unit_pattern,
     asked_years,
     choose_clause,
@@ -523,3 +528,48 @@ def test_the_chat_says_unsure_before_the_line(retriever: Retriever) -> None:
     assert html.count("未能确认它回答了所问的问题") == 1
     stated = next(a for a in answers if not a.unsure and not a.abstained)
     assert "qa-unsure" not in render_answer(retriever, stated)
+
+
+# ---- a state "as of" a year: stated by the report delivered in it -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def as_of_reports(
+    tmp_path_factory: pytest.TempPathFactory, session_settings: Settings, real_encoder: Any
+) -> Retriever:
+    """The 1975 and 1998 national reports (no catalog), indexed: each reviews the year before its own."""
+    root = tmp_path_factory.mktemp("as-of")
+    docs = root / "documents"
+    docs.mkdir()
+    for year in (1975, 1998):
+        name = f"national-{year}-government-work-report.txt"
+        shutil.copy(NATIONAL / name, docs / name)
+    update_index(docs, root / "index", session_settings, encoder=real_encoder)
+    return Retriever.open(root / "index", session_settings, documents_dir=docs, encoder=real_encoder)
+
+
+def test_as_of_years_are_read_from_the_question(retriever: Retriever) -> None:
+    assert as_of_years(retriever.understand("到1975年同我国建立外交关系的国家有多少？")) == {1975}
+    assert as_of_years(retriever.understand("截至2023年郑州有多少家高新技术企业？")) == {2023}
+    # the close of a year is that year's review; a plan's horizon is a target, not a state
+    assert as_of_years(retriever.understand("到1964年底同我国建交的国家有多少个？")) == set()
+    assert as_of_years(retriever.understand("到2025年郑州人均公园绿地面积要达到多少？")) == set()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    "question, answer",
+    [
+        # the 1975 report reviews 1974, and states the count as it stands when delivered
+        ("到1975年同我国建立外交关系的国家有多少？", "近百个"),
+        ("到1998年我国已经加入了多少个国际人权公约？", "国际人权公约"),
+    ],
+)
+def test_a_state_as_of_a_year_is_answered_by_the_report_delivered_in_it(
+    as_of_reports: Retriever, question: str, answer: str
+) -> None:
+    info = {i.year: i for i in as_of_reports.corpus.catalog}
+    assert 1974 in info[1975].looks_back and 1975 not in info[1975].looks_back
+    ans = as_of_reports.ask(question)
+    assert not ans.abstained and answer in ans.text, ans.text
+    assert "最接近的资料是" not in ans.text  # not turned away as another year's figure

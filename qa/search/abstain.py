@@ -48,7 +48,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from qa.search.answer import AnswerLine, AnswerModel, abstain_text, refusal_text, unsure_text
+from qa.search.answer import AnswerLine, AnswerModel, abstain_text, as_of_years, refusal_text, unsure_text
 from qa.search.corpus import CorpusView
 from qa.search.features import Candidate
 from qa.search.rerank import FeatureReranker, Reranker
@@ -80,6 +80,8 @@ def rule_refusal(query: Query, top: Candidate | None, view: CorpusView) -> str:
         and query.years
         and not query.filters
         and not _looked_back(view) & set(query.years)
+        # "到1975年…" is also stated by a report delivered in 1975
+        and not as_of_years(query) & {info.year for info in view.catalog}
     ):
         return "no review of the year"
     if query.other_places and not any(p in top.text for p in query.other_places):

@@ -354,6 +354,22 @@ _REPORT_AFTER = re.compile(
 )
 
 
+# "到1975年…有多少" asks a state as of that year: a report delivered in it (reviewing the year before)
+# states it ("同我国建立外交关系的国家增加到近百个"); "到1975年底/末" asks the year's own close
+_AS_OF = re.compile(
+    r"(?:到|截至|截止到?)\s*((?:1[89]|20)\d\d|[〇零○一二三四五六七八九]{4})\s*年(?!\s*(?:底|末|年底|年末|以前|前|后|以后))"
+)
+
+
+def as_of_years(query: Query) -> set[int]:
+    """The years a question asks a state as of ("到1975年…已经…", "截至1998年…"), unless it asks a plan
+    (到2025年…要达到…: the year itself is the target's). A report delivered in such a year states it in
+    its review ("增加到近百个"), so its sentences without a year of their own are about it too."""
+    if query.intent == "target":
+        return set()
+    return {y for m in _AS_OF.finditer(query.normalized) if 1800 <= (y := _year_value(m.group(1))) <= 2100}
+
+
 def asked_years(query: Query) -> set[int]:
     """The years a question asks about, for the answer line: the years it names (also those routing
     ignores: 英国在一八八○年), else the plan periods it names (“十三五”末, 一五计划: 1953-1957). A year
@@ -694,6 +710,7 @@ def candidate_spans(
     ask = _read(query, view)
     form = ask.form
     asked = ask.years
+    as_of = as_of_years(query) & asked
     open_q = 0.0 if form.number else 1.0
     wanted = {
         "list": form.listing,
@@ -758,6 +775,8 @@ def candidate_spans(
                 f[feat] = 1.0 if wanted[cue] and cue in x.cues else 0.0
             stated = set(x.stated)
             implicit, how = implicit_years(norm, heading, info, pscore, x.mode)
+            if not stated and as_of and info is not None and info.year in as_of:
+                implicit = implicit | {info.year}
             years, how = (stated, "stated") if stated else (implicit, how)
             f["year_exp_fit"] = len(stated & asked) / len(stated) if asked and stated else 0.0
             f["year_exp_other"] = 1.0 if asked and stated and not stated & asked else 0.0
