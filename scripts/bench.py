@@ -338,6 +338,9 @@ def phase_index(
         "model_load_s": round(tm.get("model_load", 0.0), 3),
         "chunk_s": round(tm.get("chunk", 0.0) + tm.get("scan", 0.0), 3),
         "embed_s": round(tm.get("embed", 0.0), 3),
+        # the answer line's sentences (qa.index.sentences), embedded after the passages
+        "sentences_s": round(tm.get("sentences", 0.0), 3),
+        "sentences_embedded": report.sentences_embedded,
         "write_s": round(tm.get("write", 0.0), 3),
         "update_index_s": round(report.seconds, 3),
         "build_total_s": round(report.seconds, 3),
@@ -442,6 +445,57 @@ def phase_query(
         "rss_after_open_mb": round(rss_open, 1),
         "rss_after_warmup_mb": round(rss_warm, 1),
         "rss_end_mb": round(_rss_mb(), 1),
+    }
+
+
+def phase_sentence_ab(
+    index_dir: str, cache_dir: str, gold_path: str, n_questions: int | None
+) -> dict[str, Any]:
+    """The answer line with and without the stored sentence vectors (qa.index.sentences), side by side:
+    every question is asked both ways in turn on one warmed retriever; p50/p95 of the answer stage and end
+    to end, and how many answer lines differ."""
+    from qa.eval import load_gold
+    from qa.search.retriever import Retriever
+
+    settings = Settings(cache_dir=cache_dir)
+    questions = [g.question for g in load_gold(gold_path)[:n_questions]]
+    retriever = Retriever.open(index_dir, settings)
+    view = retriever.corpus
+    table = view.sentence_vectors
+    if table is None:
+        return {"skipped": "the index has no sentence vectors"}
+
+    def use(on: bool) -> None:
+        view.__dict__["sentence_vectors"] = table if on else None  # the cached_property's slot
+
+    for q in questions[:3]:
+        for on in (True, False):
+            use(on)
+            retriever.ask(q)
+    times: dict[bool, dict[str, list[float]]] = {True: {}, False: {}}
+    texts: dict[bool, list[str]] = {True: [], False: []}
+    for i, q in enumerate(questions):
+        for on in (True, False) if i % 2 == 0 else (False, True):
+            use(on)
+            ans = retriever.ask(q)
+            for stage in ("answer", "total"):
+                times[on].setdefault(stage, []).append(ans.timings.get(stage, 0.0))
+            texts[on].append(ans.text)
+    use(True)
+
+    def summary(on: bool) -> dict[str, float]:
+        return {
+            f"{st}_{q}_ms": _ms(pct(v, p))
+            for st, v in times[on].items()
+            for q, p in (("p50", 50), ("p95", 95))
+        }
+
+    return {
+        "questions": len(questions),
+        "sentences": len(table),
+        "with": summary(True),
+        "without": summary(False),
+        "lines_differ": sum(a != b for a, b in zip(texts[True], texts[False], strict=True)),
     }
 
 
@@ -934,6 +988,15 @@ def run_bench(cfg: BenchConfig, console: Any | None = None) -> dict[str, Any]:
             cfg.n_warmup,
         )
         checkpoint()
+        result["sentence_ab"] = step(
+            "answer line with / without sentence vectors, documents/",
+            phase_sentence_ab,
+            str(tmp / "idx-docs"),
+            c_def,
+            gold,
+            cfg.n_questions,
+        )
+        checkpoint()
         if cfg.plain_backend:
             idx["documents/sentence-transformers"] = step(
                 "index documents/ (sentence-transformers fp32)",
@@ -1222,6 +1285,7 @@ def tables(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
                 "model load s": v["model_load_s"],
                 "chunk s": v["chunk_s"],
                 "embed s": v["embed_s"],
+                "sentences s (n)": f"{v.get('sentences_s', 0.0)} ({v.get('sentences_embedded', 0)})",
                 "passages/s": v["passages_per_s"],
                 "tokens/passage": v.get("tokens_per_passage"),
                 "GFLOP/s": v.get("gflops"),
@@ -1274,6 +1338,24 @@ def tables(r: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
         row["load 1-min"] = _load(v)
         rows.append(row)
     out.append(("Querying: p50 / p95 ms per stage (after warm-up)", rows))
+    ab = r.get("sentence_ab", {})
+    if ab.get("with"):
+        rows = [
+            {
+                "answer line": label,
+                "answer stage p50 / p95 ms": f"{v['answer_p50_ms']:.2f} / {v['answer_p95_ms']:.2f}",
+                "end to end p50 / p95 ms": f"{v['total_p50_ms']:.2f} / {v['total_p95_ms']:.2f}",
+            }
+            for label, v in (("with sentence vectors (shipped)", ab["with"]), ("without", ab["without"]))
+        ]
+        rows[0]["lines that differ"] = ""
+        rows[1]["lines that differ"] = f"{ab['lines_differ']} of {ab['questions']}"
+        out.append(
+            (
+                f"Answer line with and without sentence vectors ({ab['sentences']} sentences; same run, alternating)",
+                rows,
+            )
+        )
     rows = []
     for s in r.get("scaling", []):
         for kind, k in s["kinds"].items():

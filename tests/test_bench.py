@@ -131,6 +131,14 @@ def test_quick_bench_writes_json_markdown_and_plot(tmp_path: Path) -> None:
         assert 0.0 <= q["hit@5"] <= 1.0
         assert q["peak_rss_mb"] > 0
 
+    # the answer line with and without sentence vectors, same questions, one run
+    cold_sentences = data["indexing"]["documents/onnx"]["sentences_embedded"]
+    ab = data["sentence_ab"]
+    assert ab["questions"] == 20 and ab["sentences"] == cold_sentences > 0
+    assert ab["with"]["answer_p50_ms"] > 0 and ab["without"]["answer_p50_ms"] > 0
+    assert 0 <= ab["lines_differ"] <= ab["questions"]
+    assert "with and without sentence vectors" in (out / "bench.md").read_text(encoding="utf-8")
+
     (scale,) = data["scaling"]
     assert scale["n"] == 2000
     assert scale["kinds"]["flat"]["recall@10"] == 1.0
