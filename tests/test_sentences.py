@@ -76,7 +76,7 @@ def test_file_round_trip_and_lookup_by_text() -> None:
     ],
 )
 def test_a_damaged_file_says_how_to_fix_it(data: bytes, why: str) -> None:
-    with pytest.raises(IndexProblem, match="qa index --rebuild") as exc:
+    with pytest.raises(IndexProblem, match="qa index --force") as exc:
         SentenceVectors.from_bytes(data)
     assert why in str(exc.value) and SENTENCE_FILE in str(exc.value)
     assert not table_is_current(data, "x")

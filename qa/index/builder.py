@@ -455,7 +455,7 @@ def _sentence_table(
             # the passages were all reused from a version made with other weights of the same model name
             raise IndexProblem(
                 f"The embedding model's weights differ from the ones the index's passages were made with "
-                f"({enc.fingerprint[:12]} vs {model.fingerprint[:12]}); rebuild with `qa index --rebuild`."
+                f"({enc.fingerprint[:12]} vs {model.fingerprint[:12]}); rebuild with `qa index --force`."
             )
         cache = EmbeddingCache(settings.resolved_cache_dir() / "embeddings.sqlite")
         try:

@@ -110,18 +110,24 @@ class SentenceVectors:
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as exc:
             raise IndexProblem(
                 f"The index's sentence vectors ({SENTENCE_FILE}) are unreadable ({exc}); "
-                "rebuild the index with `qa index --rebuild`."
+                "rebuild the index with `qa index --force`."
             ) from exc
 
 
 def table_is_current(data: bytes | None, model_fingerprint: str) -> bool:
-    """A stored table of this format, made with this model (else the builder writes a new one)."""
+    """A stored table of this format, sound, made with this model (else the builder writes a new one)."""
+    return _usable(data, model_fingerprint) is not None
+
+
+def _usable(data: bytes | None, model_fingerprint: str) -> SentenceVectors | None:
+    """The stored table when it is sound and made with this model, else None."""
     if data is None:
-        return False
+        return None
     try:
-        return SentenceVectors.from_bytes(data).model_fingerprint == model_fingerprint
+        table = SentenceVectors.from_bytes(data)
     except IndexProblem:
-        return False
+        return None
+    return table if table.model_fingerprint == model_fingerprint else None
 
 
 def build_table(
@@ -134,9 +140,7 @@ def build_table(
     rest from `embed` (texts -> float32 vectors, called once and only when something is new). Returns the
     table and how many sentences were embedded."""
     texts = corpus_sentences(passage_texts)
-    old: SentenceVectors | None = None
-    if previous is not None and table_is_current(previous, model_fingerprint):
-        old = SentenceVectors.from_bytes(previous)
+    old = _usable(previous, model_fingerprint)
     rows = old.rows(texts) if old is not None else [None] * len(texts)
     todo = [i for i, r in enumerate(rows) if r is None]
     new = embed([texts[i] for i in todo]) if todo else None

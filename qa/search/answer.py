@@ -804,10 +804,10 @@ def _sentence_similarity(spans: Sequence[Span], view: CorpusView, qvec: np.ndarr
     """sent_sim: each candidate's similarity in meaning to the question, relative to the closest one (so
     the signal ranks within a question whatever the model's scale); left out for every candidate when
     there is no question vector (lexical retrieval) or the index has no vector for one of them."""
-    table = view.sentence_vectors if qvec is not None and spans else None
-    sims = (
-        table.similarities(qvec, [s.text for s in spans]) if table is not None and qvec is not None else None
-    )
+    if qvec is None or not spans:
+        return
+    table = view.sentence_vectors
+    sims = table.similarities(qvec, [s.text for s in spans]) if table is not None else None
     if sims is None:
         return
     best = float(sims.max())
