@@ -4,6 +4,7 @@ for, the unit asked, and the refusals (rules, nonsense, another year) with and w
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from qa.search.answer import (
     as_of_years,
     asked_unit_pattern,
     asked_years,
+    candidate_spans,
     choose_clause,
     compose,
     implicit_years,
@@ -386,7 +388,12 @@ def test_a_line_without_the_unit_of_measure_asked_for_is_no_answer(retriever: Re
     model = AnswerModel.load()
     p = _passage(retriever, R2024, "居民人均可支配收入增长6.7%")
     q = retriever.understand("2023年郑州城镇居民人均可支配收入是多少元？")
-    line = compose(q, [_hit(p)], retriever.corpus, model)
+    # end to end the reply is a refusal
+    assert retriever.ask(q.text).abstained
+    # the line about income (the model may prefer the passage's GDP sentence, which has 元 but is about
+    # something else, and then refuses by its confidence) is refused for its unit
+    income = [s for s in candidate_spans(q, [_hit(p)], retriever.corpus) if "人均可支配收入" in s.text]
+    line = compose(q, [_hit(p)], retriever.corpus, model, spans=income)
     assert "元" not in line.shown and line.unit_conflict and line.missing_unit == "元", line.text
     verdict = judge(line, model, calibrated=True)
     assert verdict.refuse and verdict.reason == "another unit"
@@ -573,3 +580,40 @@ def test_a_state_as_of_a_year_is_answered_by_the_report_delivered_in_it(
     ans = as_of_reports.ask(question)
     assert not ans.abstained and answer in ans.text, ans.text
     assert "最接近的资料是" not in ans.text  # not turned away as another year's figure
+
+
+# ---- the document a question names ------------------------------------------------------------------------
+
+OUTLINE = "2021-zhengzhou-14th-five-year-plan-outline.txt"
+
+
+def _cited_doc(ans: Any) -> str | None:
+    m = re.search(r"\[(\d+)\]", ans.text)
+    return ans.hits[int(m.group(1)) - 1].passage.doc if m else None
+
+
+@pytest.mark.integration
+def test_a_question_that_names_its_document_is_answered_from_it(retriever: Retriever) -> None:
+    # the 2021 report and the outline both state 2020's 优良天数 "比2015年增加90天"; the question names the
+    # outline (十四五规划纲要里), so the line comes from the outline
+    question = "十四五规划纲要里，2020年郑州优良天数比2015年多了多少天？"
+    ans = retriever.ask(question)
+    assert not ans.abstained and "增加90天" in ans.text and _cited_doc(ans) == OUTLINE, ans.text
+    spans = candidate_spans(ans.query, ans.hits, retriever.corpus, 5, retriever.question_vector(ans.query))
+    docs = {s.hit: ans.hits[s.hit].passage.doc for s in spans}
+    assert spans and all(
+        (s.features["doc_named"], s.features["doc_not_named"])
+        == ((1.0, 0.0) if docs[s.hit] == OUTLINE else (0.0, 1.0))
+        for s in spans
+    )
+    # a report named by its year: 2021年政府工作报告中 is the 2021 report, not the outline of the same year
+    q = retriever.understand("2021年政府工作报告中，2020年郑州地区生产总值是多少？")
+    assert q.reports == [2021]
+    ans = retriever.ask(q.text)
+    assert _cited_doc(ans) == "2021-zhengzhou-government-work-report.txt" and "12003亿元" in ans.text, (
+        ans.text
+    )
+    # a question that names no document gets neither signal
+    ans = retriever.ask("2020年郑州优良天数比2015年多了多少天？")
+    spans = candidate_spans(ans.query, ans.hits, retriever.corpus, 5)
+    assert spans and all(s.features["doc_named"] == s.features["doc_not_named"] == 0.0 for s in spans)

@@ -528,6 +528,8 @@ ANSWER_FEATURES = (
     "first",  # the first sentence of its passage
     "sent_sim",  # the sentence's embedding similarity to the question minus the best candidate's, x10
     # (qa.index.sentences; 0 for every candidate when the index has no sentence vectors)
+    "doc_named",  # the question names its document (十四五规划纲要中, 1979年报告说) and this is one such
+    "doc_not_named",  # the question names its document and this is another
 )
 
 _LIST_CUE = re.compile(r"、.*、|一是|二是|第一|首先|[:：]$|以下|如下|包括|分别")
@@ -728,7 +730,10 @@ def candidate_spans(
         sig = h.signals
         sents = _read_passage(p.text)
         pscore = sum(x.mode for x in sents)
+        named = _names_document(query, info)
         hit_f = {
+            "doc_named": 1.0 if named else 0.0,
+            "doc_not_named": 1.0 if named is False else 0.0,
             "rank1": 1.0 if i == 0 else 0.0,
             "rank_rr": 1.0 / (i + 1),
             "hit_cov": float(sig.get("coverage", 0.0)),
@@ -798,6 +803,18 @@ def candidate_spans(
             prev_norm = norm
     _sentence_similarity(spans, view, qvec)
     return spans
+
+
+def _names_document(query: Query, info: DocumentInfo | None) -> bool | None:
+    """Whether this document is one the question names (the report of a year it names as such, 1979年报告说;
+    a kind it names, 十四五规划纲要中: both when it names both), None when it names none."""
+    if not query.reports and not query.kinds:
+        return None
+    if info is None:
+        return False
+    if query.reports and info.year not in query.reports:
+        return False
+    return not query.kinds or info.kind in query.kinds
 
 
 def _sentence_similarity(spans: Sequence[Span], view: CorpusView, qvec: np.ndarray | None) -> None:
