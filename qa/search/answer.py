@@ -263,10 +263,10 @@ def asks_quantity(normalized_question: str) -> bool:
 # ---- the year a sentence is about ----------------------------------------------------------------------
 
 _CN_YEAR_DIGIT = {c: str(i) for i, c in enumerate("〇一二三四五六七八九")} | {"零": "0", "○": "0"}
-_YEAR_IN_TEXT = re.compile(r"((?:1[89]|20)\d\d|[〇零○一二三四五六七八九]{4})\s*年(?!代)")
-_YEAR_RANGE = re.compile(
-    r"((?:1[89]|20)\d\d|[〇零○一二三四五六七八九]{4})\s*年?\s*(?:-|—|–|~|至|到)\s*((?:1[89]|20)\d\d|[〇零○一二三四五六七八九]{4})\s*年"
-)
+# a year as the reports write it, in digits or in Chinese numerals (一九五七)
+_YEAR_TOKEN = r"((?:1[89]|20)\d\d|[〇零○一二三四五六七八九]{4})"
+_YEAR_IN_TEXT = re.compile(_YEAR_TOKEN + r"\s*年(?!代)")
+_YEAR_RANGE = re.compile(_YEAR_TOKEN + r"\s*年?\s*(?:-|—|–|~|至|到)\s*" + _YEAR_TOKEN + r"\s*年")
 # 一五 … 十四五 as a plan period; not inside a year written in Chinese digits (一九五八 holds 九五)
 _PLAN_PERIOD = re.compile(
     r"(?<![〇零○一二三四五六七八九十])([一二三四五六七八九]|十[一二三四五六]?)五(?![〇零○一二三四五六七八九十])"
@@ -357,7 +357,7 @@ _REPORT_AFTER = re.compile(
 # "到1975年…有多少" asks a state as of that year: a report delivered in it (reviewing the year before)
 # states it ("同我国建立外交关系的国家增加到近百个"); "到1975年底/末" asks the year's own close
 _AS_OF = re.compile(
-    r"(?:到|截至|截止到?)\s*((?:1[89]|20)\d\d|[〇零○一二三四五六七八九]{4})\s*年(?!\s*(?:底|末|年底|年末|以前|前|后|以后))"
+    r"(?:到|截至|截止到?)\s*" + _YEAR_TOKEN + r"\s*年(?!\s*(?:底|末|年底|年末|以前|前|后|以后))"
 )
 
 
