@@ -29,6 +29,7 @@ from qa.search.answer import (
     implicit_years,
     quantities,
     question_form,
+    slot_terms,
     stated_years,
 )
 from qa.search.features import Candidate
@@ -617,3 +618,29 @@ def test_a_question_that_names_its_document_is_answered_from_it(retriever: Retri
     ans = retriever.ask("2020年郑州优良天数比2015年多了多少天？")
     spans = candidate_spans(ans.query, ans.hits, retriever.corpus, 5)
     assert spans and all(s.features["doc_named"] == s.features["doc_not_named"] == 0.0 for s in spans)
+
+
+def test_the_terms_next_to_the_question_word() -> None:
+    def near(question: str) -> list[str]:
+        q = _q(question)
+        return slot_terms(q.normalized, q.terms)
+
+    assert near("建筑业改革的关键是推行什么制度？") == ["推行", "制度"]
+    assert near("郑开同城化先行示范区南北两区以什么为界？") == ["两区", "为界"]
+    assert "粮食产量" in " ".join(near("2019年郑州粮食产量是多少？"))
+    assert near("What was Zhengzhou's GDP in 2023?") == []
+
+
+@pytest.mark.integration
+def test_the_sentence_that_fills_the_question_word_beats_the_one_that_restates_the_topic(
+    retriever: Retriever,
+) -> None:
+    # the 1984 report: "建筑业的改革，要围绕缩短工期…来进行。关键是要推行投资包干制和招标承包制。" The first
+    # sentence has the topic (建筑业, 改革), the second what the question word asks for beside 推行
+    p1984 = _national_passage("national-1984-government-work-report.txt", 68, 1984)
+    q = retriever.understand("建筑业改革的关键是推行什么制度？")
+    spans = candidate_spans(q, [_hit(p1984)], retriever.corpus)
+    by_text = {s.text[:6]: s.features["slot"] for s in spans}
+    assert by_text["关键是要推行"] > 0.0 and by_text["建筑业的改革"] == 0.0, by_text
+    line = compose(q, [_hit(p1984)], retriever.corpus, AnswerModel.load())
+    assert "投资包干制和招标承包制" in line.shown, line.text

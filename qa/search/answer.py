@@ -530,6 +530,9 @@ ANSWER_FEATURES = (
     # (qa.index.sentences; 0 for every candidate when the index has no sentence vectors)
     "doc_named",  # the question names its document (十四五规划纲要中, 1979年报告说) and this is one such
     "doc_not_named",  # the question names its document and this is another
+    "slot",  # weighted share of the terms next to the question word (关键 and 推行 in 关键是推行什么制度,
+    # 为界 in 以什么为界) that the sentence holds: the answer sits beside them, where a sentence that only
+    # restates the topic has the other terms
 )
 
 _LIST_CUE = re.compile(r"、.*、|一是|二是|第一|首先|[:：]$|以下|如下|包括|分别")
@@ -593,6 +596,32 @@ class _Ask:
     years: set[int]
     intent: str
     chars: frozenset[str]
+    slot: list[tuple[str, tuple[str, ...], float]]  # the terms next to the question word
+    slot_total: float
+
+
+# the question word of a Chinese question: where the answer goes
+_WH_WORD = re.compile(r"多少|几(?!乎)|什么|哪[些里个一家座项条位年天儿几]?|谁|怎样|如何|怎么|何时")
+SLOT_LEFT, SLOT_RIGHT = 4, 3  # how far (characters) a term may end before / start after the question word
+
+
+def slot_terms(normalized: str, terms: Sequence[str]) -> list[str]:
+    """The question's terms next to its question word: the nearest one ending at most SLOT_LEFT characters
+    before it and the nearest one starting at most SLOT_RIGHT after (every term sharing that edge:
+    水利建设 and 建设). "建筑业改革的关键是推行什么制度" -> 推行, 制度; none without a question word (English)."""
+    m = _WH_WORD.search(normalized)
+    if not m:
+        return []
+    start, end = m.start(), m.end()
+    spans = []
+    for t in terms:
+        i = normalized.find(t)
+        if i >= 0:
+            spans.append((t, i, i + len(t)))
+    left = [e for _, _, e in spans if e <= start and start - e <= SLOT_LEFT]
+    right = [i for _, i, _ in spans if i >= end and i - end <= SLOT_RIGHT]
+    edge_l, edge_r = max(left, default=None), min(right, default=None)
+    return [t for t, i, e in spans if e == edge_l or i == edge_r]
 
 
 def _read(query: Query, view: CorpusView) -> _Ask:
@@ -603,6 +632,8 @@ def _read(query: Query, view: CorpusView) -> _Ask:
     content = query.normalized
     for y in ystr:
         content = content.replace(y, "")
+    near = set(slot_terms(query.normalized, [t for t, _, _ in terms]))
+    slot = [x for x in terms if x[0] in near]
     return _Ask(
         form=question_form(query.normalized),
         terms=terms,
@@ -612,6 +643,8 @@ def _read(query: Query, view: CorpusView) -> _Ask:
         years=years,
         intent=query.intent,
         chars=frozenset(query.normalized),
+        slot=slot,
+        slot_total=sum(w for _, _, w in slot),
     )
 
 
@@ -762,6 +795,11 @@ def candidate_spans(
             f["miss_key"] = _missing_key(ask, context)
             f["bigram"] = sum(1 for b in ask.bigrams if b in norm) / len(ask.bigrams) if ask.bigrams else 0.0
             f["qnum"] = sum(1 for n in ask.numbers if n in norm) / len(ask.numbers) if ask.numbers else 0.0
+            f["slot"] = (
+                sum(w for _, alts, w in ask.slot if any(a in norm for a in alts)) / ask.slot_total
+                if ask.slot_total
+                else 0.0
+            )
             has_fig = bool(x.n_qty) or (x.digits and form.number)
             f["num_fit"] = 1.0 if form.number and has_fig else 0.0
             f["num_miss"] = 1.0 if form.number and not has_fig else 0.0
