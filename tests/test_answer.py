@@ -98,6 +98,10 @@ def test_the_unit_asked_follows_the_question() -> None:
     assert question_form(normalize_for_matching("2019年郑州旅游总共挣了多少钱？")).units[0] == "元"
     pct = question_form(normalize_for_matching("2020年郑州民生支出占一般公共预算支出的比重是多少？"))
     assert pct.percent and "%" in pct.units
+    # a rate asked through the verb that moves it is a share too
+    for moved in ("1979年国民收入中积累率降到了多少？", "城镇登记失业率控制在多少？"):
+        assert question_form(normalize_for_matching(moved)).percent, moved
+    assert not question_form(normalize_for_matching("郑州机场货邮吞吐量是多少？")).percent
     # a share named in a why-question is not asked for
     assert not question_form(normalize_for_matching("为什么要把轻工业产值比重从44%提高到45%？")).percent
     listing = question_form(normalize_for_matching("一五计划集中力量发展的重工业包括哪几个行业？"))
@@ -644,3 +648,19 @@ def test_the_sentence_that_fills_the_question_word_beats_the_one_that_restates_t
     assert by_text["关键是要推行"] > 0.0 and by_text["建筑业的改革"] == 0.0, by_text
     line = compose(q, [_hit(p1984)], retriever.corpus, AnswerModel.load())
     assert "投资包干制和招标承包制" in line.shown, line.text
+
+
+@pytest.mark.integration
+def test_a_restatement_whose_runner_up_fills_the_question_word_is_shown_with_it(retriever: Retriever) -> None:
+    # a scorer that reads coverage only prefers the sentence that restates the topic (建筑业, 改革); the
+    # sentence after it, the runner-up, holds the terms beside the question word: the line shows both
+    p1984 = _national_passage("national-1984-government-work-report.txt", 68, 1984)
+    cov_only = AnswerModel({"cov": 1.0})
+    q = retriever.understand("建筑业改革的关键是推行什么制度？")
+    line = compose(q, [_hit(p1984)], retriever.corpus, cov_only)
+    assert line.shown.startswith("建筑业的改革"), line.text
+    assert line.text.endswith("关键是要推行投资包干制和招标承包制。[1]"), line.text
+    # when the best sentence holds the terms beside the question word itself, it stands alone
+    q = retriever.understand("建筑业的改革要围绕什么来进行？")
+    line = compose(q, [_hit(p1984)], retriever.corpus, cov_only)
+    assert line.shown.startswith("建筑业的改革") and line.text.count("[1]") == 1, line.text

@@ -159,7 +159,8 @@ _ASKED_UNIT_RE = re.compile(
     + ")"
 )
 _PCT_ASK_RE = re.compile(
-    r"比重|比例|占比|百分之几|百分比|几成|(?:率|强度|增速|增幅|涨幅)(?:是|为|达到|有)?多少|percent"
+    # a rate asked through the verb that moves it too: 积累率降到了多少, 失业率控制在多少
+    r"比重|比例|占比|百分之几|百分比|几成|(?:率|强度|增速|增幅|涨幅)[^，,。；;？?！!多]{0,4}多少|percent"
 )
 
 
@@ -1238,10 +1239,17 @@ def compose(
     # how, which measures …) whose best sentence is short: it mostly restates the question, and the content
     # comes next ("物价涨幅这么大，既有客观原因，也有…。" / "一是去年出台的调价项目…")
     lead_in = (form.listing or form.definition) and best.norm.rstrip().endswith((":", "："))
-    if lead_in or (open_question and len(best.norm) <= OPEN_SHORT_CHARS):
-        follow = [s for s in spans if s.hit == best.hit and s.index == best.index + 1]
-        if follow and len(shown) + len(follow[0].text) < 260:
-            text = f"{shown}[{best.hit + 1}]{follow[0].text}[{best.hit + 1}]"
+    follow = [s for s in spans if s.hit == best.hit and s.index == best.index + 1]
+    # so is a best sentence whose runner-up is the sentence after it, holding more of the terms beside the
+    # question word: "建筑业的改革，要围绕…来进行。" then "关键是要推行投资包干制和招标承包制。"
+    fills = (
+        bool(follow)
+        and any(s is follow[0] for s in ranked[1:3])
+        and follow[0].features.get("slot", 0.0) > best.features.get("slot", 0.0)
+    )
+    extend = lead_in or fills or (open_question and len(best.norm) <= OPEN_SHORT_CHARS)
+    if extend and follow and len(shown) + len(follow[0].text) < 260:
+        text = f"{shown}[{best.hit + 1}]{follow[0].text}[{best.hit + 1}]"
     line.text = text
     if _other_year(best, figure):
         line.other_years = sorted(best.years)
