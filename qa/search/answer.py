@@ -355,10 +355,12 @@ _REPORT_AFTER = re.compile(
 )
 
 
-# "到1975年…有多少" asks a state as of that year: a report delivered in it (reviewing the year before)
+# "到1975年…有多少" (or "1975年时…", "as of 1975") asks a state as of that year: a report delivered in it (reviewing the year before)
 # states it ("同我国建立外交关系的国家增加到近百个"); "到1975年底/末" asks the year's own close
 _AS_OF = re.compile(
     r"(?:到|截至|截止到?)\s*" + _YEAR_TOKEN + r"\s*年(?!\s*(?:底|末|年底|年末|以前|前|后|以后))"
+    # "1997年时全国有多少户国有小企业": the state at that time; "as of 1997"
+    + "|" + _YEAR_TOKEN + r"\s*年时(?![期间候])|\bas of\s+" + _YEAR_TOKEN + r"\b"
 )
 
 
@@ -368,7 +370,8 @@ def as_of_years(query: Query) -> set[int]:
     its review ("增加到近百个"), so its sentences without a year of their own are about it too."""
     if query.intent == "target":
         return set()
-    return {y for m in _AS_OF.finditer(query.normalized) if 1800 <= (y := _year_value(m.group(1))) <= 2100}
+    found = (next(g for g in m.groups() if g) for m in _AS_OF.finditer(query.normalized))
+    return {y for g in found if 1800 <= (y := _year_value(g)) <= 2100}
 
 
 def asked_years(query: Query) -> set[int]:
