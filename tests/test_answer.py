@@ -564,7 +564,9 @@ def test_as_of_years_are_read_from_the_question(retriever: Retriever) -> None:
     assert as_of_years(retriever.understand("到1975年同我国建立外交关系的国家有多少？")) == {1975}
     assert as_of_years(retriever.understand("截至2023年郑州有多少家高新技术企业？")) == {2023}
     assert as_of_years(retriever.understand("1997年时全国有多少户国有小企业？")) == {1997}
-    assert as_of_years(retriever.understand("How many countries had diplomatic ties with China as of 1975?")) == {1975}
+    assert as_of_years(
+        retriever.understand("How many countries had diplomatic ties with China as of 1975?")
+    ) == {1975}
     assert as_of_years(retriever.understand("1997年时期的国有企业改革有什么特点？")) == set()
     # the close of a year is that year's review; a plan's horizon is a target, not a state
     assert as_of_years(retriever.understand("到1964年底同我国建交的国家有多少个？")) == set()

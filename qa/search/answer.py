@@ -358,9 +358,15 @@ _REPORT_AFTER = re.compile(
 # "到1975年…有多少" (or "1975年时…", "as of 1975") asks a state as of that year: a report delivered in it (reviewing the year before)
 # states it ("同我国建立外交关系的国家增加到近百个"); "到1975年底/末" asks the year's own close
 _AS_OF = re.compile(
-    r"(?:到|截至|截止到?)\s*" + _YEAR_TOKEN + r"\s*年(?!\s*(?:底|末|年底|年末|以前|前|后|以后))"
+    r"(?:到|截至|截止到?)\s*"
+    + _YEAR_TOKEN
+    + r"\s*年(?!\s*(?:底|末|年底|年末|以前|前|后|以后))"
     # "1997年时全国有多少户国有小企业": the state at that time; "as of 1997"
-    + "|" + _YEAR_TOKEN + r"\s*年时(?![期间候])|\bas of\s+" + _YEAR_TOKEN + r"\b"
+    + "|"
+    + _YEAR_TOKEN
+    + r"\s*年时(?![期间候])|\bas of\s+"
+    + _YEAR_TOKEN
+    + r"\b"
 )
 
 
