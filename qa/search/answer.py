@@ -634,38 +634,6 @@ def slot_terms(normalized: str, terms: Sequence[str]) -> list[str]:
     return [t for t, i, e in spans if e == edge_l or i == edge_r]
 
 
-# an English question word, the verb that may follow it, and where the phrase it asks about ends
-_WH_EN = re.compile(r"\b(?:how many|how much|what|which|who|whom|when|where|why|how)\b")
-_AUX_EN = re.compile(r"\s*\b(?:did|does|do|was|were|is|are|has|have|had|will|would|should|could|can)\b")
-_PHRASE_END_EN = re.compile(
-    r"\b(?:of|in|for|by|to|at|on|from|under|during|did|does|do|was|were|is|are|has|have|had|will)\b|[,?]"
-)
-
-
-def english_slot(normalized: str, lexicon: Lexicon) -> list[tuple[str, tuple[str, ...]]]:
-    """The English words the question word asks about, with their Chinese renderings: the phrase after
-    it ("how many passengers did…" -> passengers) or after its verb ("what was the air cargo and mail
-    throughput of…" -> air cargo and mail throughput). [] for a Chinese question."""
-    if _CJK.search(normalized):
-        return []
-    m = _WH_EN.search(normalized)
-    if not m:
-        return []
-    start = m.end()
-    aux = _AUX_EN.match(normalized, start)
-    if aux:
-        start = aux.end()
-        end_m = _PHRASE_END_EN.search(normalized, start + 1)
-    else:
-        end_m = _AUX_EN.search(normalized, start) or _PHRASE_END_EN.search(normalized, start)
-    end = end_m.start() if end_m else len(normalized)
-    return [
-        (c.english, c.chinese)
-        for c in read_english(normalized, lexicon).concepts
-        if start <= normalized.find(c.english) < end
-    ]
-
-
 def _read(query: Query, view: CorpusView) -> _Ask:
     lex, idf = view.lexicon, view.idf
     terms = [(t, lex.alternatives(t), lex.term_weight(t, idf)) for t in query.terms if t.strip()]
@@ -676,13 +644,6 @@ def _read(query: Query, view: CorpusView) -> _Ask:
         content = content.replace(y, "")
     near = set(slot_terms(query.normalized, [t for t, _, _ in terms]))
     slot = [x for x in terms if x[0] in near]
-    if not slot:
-        # an English question: the renderings of the phrase it asks about, weighted like the terms
-        weight = {t: w for t, _, w in terms}
-        slot = [
-            (en, alts, max([weight.get(a, 0.0) for a in alts] + [1.0]))
-            for en, alts in english_slot(query.normalized, lex)
-        ]
     return _Ask(
         form=question_form(query.normalized),
         terms=terms,
