@@ -1249,8 +1249,8 @@ def compose(
     # comes next ("物价涨幅这么大，既有客观原因，也有…。" / "一是去年出台的调价项目…")
     lead_in = (form.listing or form.definition) and best.norm.rstrip().endswith((":", "："))
     follow = [s for s in spans if s.hit == best.hit and s.index == best.index + 1]
-    # so is a best sentence whose runner-up is the sentence after it, holding more of the terms beside the
-    # question word: "建筑业的改革，要围绕…来进行。" then "关键是要推行投资包干制和招标承包制。"
+    # so is a best sentence when the sentence after it is one of the next two candidates and holds more of
+    # the terms beside the question word: "建筑业的改革，要围绕…来进行。" then "关键是要推行投资包干制和招标承包制。"
     fills = (
         bool(follow)
         and any(s is follow[0] for s in ranked[1:3])
